@@ -1,0 +1,103 @@
+"""Server-sent events: a small, strict decoder for the streams TGI and OpenAI-style servers send.
+
+Pure: lines in, JSON payloads out. Sync and async streams share it.
+
+* ``data:`` with or without the space (TGI <= 2.0 wrote ``data:{...}``), CRLF endings, ``:`` keep-alives,
+  ``event:``/``id:``/``retry:`` fields are all accepted.
+* An event whose JSON spans several ``data:`` lines is joined as the SSE standard says.
+* ``[DONE]`` (with or without the space) ends the stream.
+* A payload that is not JSON raises :class:`~langchain_hf_chat.errors.StreamParseError` naming the line.
+
+Example:
+    >>> decoder = SSEDecoder()
+    >>> [decoder.feed_line(line) for line in ['data: {"a": 1}', '', ': keep-alive', 'data: [DONE]']]
+    [{'a': 1}, None, None, <DONE>]
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any, Final
+
+from langchain_hf_chat.errors import StreamParseError
+
+__all__ = ["DONE", "SSEDecoder"]
+
+
+class _Done:
+    def __repr__(self) -> str:
+        return "<DONE>"
+
+
+#: Returned by :meth:`SSEDecoder.feed_line` when the stream's ``[DONE]`` marker arrives.
+DONE: Final = _Done()
+
+_MAX_EVENT_CHARS = 16 * 1024 * 1024
+
+
+def _shorten(text: str, limit: int = 200) -> str:
+    return text if len(text) <= limit else text[:limit] + "..."
+
+
+class SSEDecoder:
+    """Turns SSE lines into decoded JSON payloads (dicts or lists) or :data:`DONE`."""
+
+    __slots__ = ("_data", "_size")
+
+    def __init__(self) -> None:
+        self._data: list[str] = []
+        self._size = 0
+
+    def feed_line(self, line: str) -> Any:
+        """Feed one line (without its line ending); return a payload when an event completes, else ``None``."""
+        if line.endswith("\r"):
+            line = line[:-1]
+        if not line:
+            return self._dispatch()
+        if line.startswith(":"):
+            return None
+        field, _, value = line.partition(":")
+        if field != "data":
+            # event:, id:, retry: and unknown fields carry nothing we use.
+            return None
+        if value.startswith(" "):
+            value = value[1:]
+        # A lone ``data: [DONE]`` ends the stream even without the blank line after it.
+        if not self._data and value.strip() == "[DONE]":
+            return DONE
+        self._size += len(value)
+        if self._size > _MAX_EVENT_CHARS:
+            self._data.clear()
+            self._size = 0
+            raise StreamParseError(f"server-sent event exceeds {_MAX_EVENT_CHARS} characters", line=_shorten(value))
+        self._data.append(value)
+        # TGI puts one complete JSON document on each data line; decode eagerly so a stream that ends
+        # without the trailing blank line still yields its last event.
+        if len(self._data) == 1:
+            try:
+                payload = json.loads(value)
+            except ValueError:
+                return None  # maybe continued on the next data line
+            self._data.clear()
+            self._size = 0
+            return payload
+        return None
+
+    def _dispatch(self) -> Any:
+        if not self._data:
+            return None
+        raw = "\n".join(self._data)
+        self._data.clear()
+        self._size = 0
+        if raw.strip() == "[DONE]":
+            return DONE
+        try:
+            return json.loads(raw)
+        except ValueError as exc:
+            raise StreamParseError(
+                f"malformed server-sent event: {exc}: {_shorten(raw)!r}", line=_shorten(raw)
+            ) from None
+
+    def close(self) -> Any:
+        """End of input: decode what is buffered (an event not followed by a blank line)."""
+        return self._dispatch()

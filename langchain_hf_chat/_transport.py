@@ -1,0 +1,636 @@
+"""The one place that talks to the network.
+
+A :class:`Transport` owns one pooled ``httpx.Client`` and one ``httpx.AsyncClient`` (created lazily, on first
+use), the headers and token policy, timeouts, retries with backoff, and the mapping of failures to
+:mod:`langchain_hf_chat.errors` through one table. Request building and response parsing live elsewhere as pure
+functions; sync and async differ here only in the send.
+
+Token policy: a Hugging Face token is attached only to Hugging Face hosts (``huggingface.co`` and subdomains,
+``*.endpoints.huggingface.cloud``, ``*.hf.space``), or to any host when the user passed it explicitly for that
+client. A token found only in the environment never reaches a self-hosted server. httpx drops the
+``Authorization`` header on redirects to another origin.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import email.utils
+import json
+import logging
+import random
+import threading
+import time
+from collections.abc import AsyncIterator, Callable, Iterator, Mapping
+from dataclasses import dataclass, field
+from typing import Any, Literal, TypeVar
+from urllib.parse import urlsplit
+
+import httpx
+
+from langchain_hf_chat import errors
+from langchain_hf_chat._sse import DONE, SSEDecoder
+
+__all__ = [
+    "HF_HOST_SUFFIXES",
+    "RetryPolicy",
+    "Transport",
+    "error_from_response",
+    "is_hf_host",
+]
+
+logger = logging.getLogger("langchain_hf_chat")
+
+HF_HOST_SUFFIXES: tuple[str, ...] = ("huggingface.co", "endpoints.huggingface.cloud", "hf.space")
+
+TokenPolicy = Literal["auto", "always", "never"]
+
+_T = TypeVar("_T")
+
+
+def is_hf_host(url: str) -> bool:
+    """Whether ``url`` points at a Hugging Face host, where the user's HF token belongs.
+
+    >>> is_hf_host("https://router.huggingface.co/v1"), is_hf_host("http://127.0.0.1:8080")
+    (True, False)
+    >>> is_hf_host("https://huggingface.co.evil.example")
+    False
+    """
+    host = (urlsplit(url).hostname or "").lower().rstrip(".")
+    return any(host == suffix or host.endswith("." + suffix) for suffix in HF_HOST_SUFFIXES)
+
+
+@dataclass(frozen=True)
+class RetryPolicy:
+    """When and how long to retry.
+
+    Retried: connection failures before any response byte, 429 (honouring ``Retry-After``), 502, 503
+    (honouring ``estimated_time`` up to ``max_wait``), 504. Never retried: other 4xx, and a stream that has
+    already yielded data.
+    """
+
+    max_retries: int = 2
+    initial_backoff: float = 0.5
+    max_backoff: float = 8.0
+    #: Ceiling on any single wait, including server hints such as ``Retry-After`` and ``estimated_time``.
+    max_wait: float = 60.0
+    jitter: float = 0.25
+
+    def delay(self, attempt: int, hint: float | None) -> float:
+        """Seconds to wait before retry number ``attempt`` (1-based)."""
+        if hint is not None and hint >= 0:
+            return min(hint, self.max_wait)
+        base = min(self.initial_backoff * (2 ** (attempt - 1)), self.max_backoff)
+        return min(base * (1 + random.uniform(0, self.jitter)), self.max_wait)  # noqa: S311
+
+
+_RETRYABLE_STATUS = frozenset({429, 502, 503, 504})
+
+
+# --- error table -------------------------------------------------------------------------------------------
+
+_ERROR_TYPE_TABLE: dict[str, type[errors.HuggingFaceError]] = {
+    "validation": errors.ValidationError,
+    "generation": errors.GenerationError,
+    "overloaded": errors.OverloadedError,
+    "incomplete_generation": errors.IncompleteGenerationError,
+    "incomplete_generation_stream": errors.IncompleteGenerationError,
+    "template_error": errors.TemplateError,
+    "missing_template_variable": errors.TemplateError,
+    "tool_error": errors.ToolError,
+    "healthcheck": errors.ServerError,
+}
+
+_STATUS_TABLE: dict[int, type[errors.HuggingFaceError]] = {
+    400: errors.BadRequestError,
+    401: errors.AuthenticationError,
+    402: errors.InsufficientCreditsError,
+    403: errors.PermissionDeniedError,
+    404: errors.NotFoundError,
+    413: errors.BadRequestError,
+    415: errors.BadRequestError,
+    422: errors.BadRequestError,
+    424: errors.GenerationError,
+    429: errors.RateLimitError,
+    503: errors.ModelLoadingError,
+}
+
+_HINTS: dict[type[errors.HuggingFaceError], str] = {
+    errors.AuthenticationError: "check your Hugging Face token (HF_TOKEN) or the server's API key",
+    errors.PermissionDeniedError: (
+        "the token lacks a permission (for Inference Providers: 'Make calls to Inference Providers'), "
+        "or the model is gated and access was not granted"
+    ),
+    errors.InsufficientCreditsError: (
+        "your Inference Providers credits are used up: add credits or a billing method, or use bill_to "
+        "for an organization"
+    ),
+    errors.NotFoundError: "check the URL or model id; the model may not be deployed on this server/provider",
+}
+
+
+def _parse_retry_after(value: str | None) -> float | None:
+    if not value:
+        return None
+    value = value.strip()
+    try:
+        return max(0.0, float(value))
+    except ValueError:
+        pass
+    try:
+        when = email.utils.parsedate_to_datetime(value)
+    except (TypeError, ValueError):
+        return None
+    return max(0.0, when.timestamp() - time.time())
+
+
+def _parse_ratelimit_reset(value: str | None) -> float | None:
+    # IETF RateLimit header: "api";r=0;t=55
+    if not value:
+        return None
+    for part in value.split(";"):
+        key, _, val = part.strip().partition("=")
+        if key == "t":
+            try:
+                return max(0.0, float(val))
+            except ValueError:
+                return None
+    return None
+
+
+def _server_message(body: bytes) -> tuple[str, str | None, dict[str, Any] | None]:
+    """Extract ``(message, error_type, parsed_json)`` from an error body of any known shape."""
+    text = body.decode("utf-8", errors="replace").strip()
+    try:
+        data = json.loads(text) if text else None
+    except ValueError:
+        return text, None, None
+    if not isinstance(data, dict):
+        return text, None, None
+    error = data.get("error")
+    error_type = data.get("error_type")
+    if isinstance(error, dict):  # OpenAI style: {"error": {"message", "type", "code"}}
+        message = str(error.get("message") or error)
+        error_type = error_type or error.get("type") or None
+    elif isinstance(error, str):
+        message = error
+    elif "detail" in data:
+        message = str(data["detail"])
+    elif "message" in data:
+        message = str(data["message"])
+    else:
+        message = text
+    return message, (str(error_type) if error_type else None), data
+
+
+def error_from_response(
+    status_code: int,
+    body: bytes,
+    headers: Mapping[str, str],
+    url: str,
+) -> errors.HuggingFaceError:
+    """Map an HTTP failure to the typed error a caller can act on (the one table for every route)."""
+    message, error_type, data = _server_message(body)
+    cls: type[errors.HuggingFaceError]
+    if error_type in _ERROR_TYPE_TABLE:
+        cls = _ERROR_TYPE_TABLE[error_type]
+    elif status_code in _STATUS_TABLE:
+        cls = _STATUS_TABLE[status_code]
+    elif status_code >= 500:
+        cls = errors.ServerError
+    else:
+        cls = errors.HuggingFaceError
+    lowered = message.lower()
+    if status_code == 400 and "not supported by any provider" in lowered:
+        cls = errors.ProviderNotSupportedError
+    if status_code == 422 and error_type is None and lowered.startswith("input validation error"):
+        cls = errors.ValidationError
+    retry_after = _parse_retry_after(headers.get("retry-after")) or _parse_ratelimit_reset(headers.get("ratelimit"))
+    if status_code == 503 and data is not None and isinstance(data.get("estimated_time"), (int, float)):
+        retry_after = float(data["estimated_time"])
+    if not message:
+        message = {401: "Unauthorized", 404: "Not Found", 405: "Method Not Allowed"}.get(
+            status_code, f"HTTP {status_code}"
+        )
+    full = message
+    hint = _HINTS.get(cls)
+    if cls is errors.ProviderNotSupportedError:
+        hint = (
+            "this model is not served by any Inference Provider you enabled: pick another provider, "
+            "enable one in your Hugging Face settings, or deploy an Inference Endpoint"
+        )
+    elif cls is errors.ModelLoadingError:
+        hint = "the model is loading or the endpoint is scaling up; it is retried automatically"
+    if hint:
+        full = f"{message} ({hint})"
+    request_id = headers.get("x-request-id") or headers.get("x-amzn-trace-id") or headers.get("x-amz-cf-id")
+    return cls(
+        full,
+        status_code=status_code,
+        error_type=error_type,
+        server_message=message,
+        request_id=request_id,
+        url=_redact_url(url),
+        retry_after=retry_after,
+    )
+
+
+def error_from_event(payload: Mapping[str, Any], url: str) -> errors.HuggingFaceError:
+    """Map an in-stream error event (both TGI flavours, protocol §5.2) to a typed error."""
+    error = payload.get("error")
+    error_type = payload.get("error_type")
+    status: int | None = None
+    if isinstance(error, dict):
+        message = str(error.get("message") or error)
+        status = error.get("http_status_code") if isinstance(error.get("http_status_code"), int) else None
+        error_type = error_type or error.get("type")
+    else:
+        message = str(error)
+    cls = _ERROR_TYPE_TABLE.get(str(error_type)) if error_type else None
+    if cls is None:
+        lowered = message.lower()
+        if lowered.startswith("input validation error"):
+            cls = errors.ValidationError
+        elif "overloaded" in lowered:
+            cls = errors.OverloadedError
+        elif "request failed during generation" in lowered:
+            cls = errors.GenerationError
+        elif "incomplete generation" in lowered:
+            cls = errors.IncompleteGenerationError
+        else:
+            cls = errors.ServerError
+    return cls(
+        message,
+        status_code=status,
+        error_type=str(error_type) if error_type else None,
+        server_message=message,
+        url=_redact_url(url),
+    )
+
+
+def _redact_url(url: str) -> str:
+    parts = urlsplit(url)
+    if parts.username or parts.password or parts.query:
+        netloc = parts.hostname or ""
+        if parts.port:
+            netloc += f":{parts.port}"
+        return f"{parts.scheme}://{netloc}{parts.path}"
+    return url
+
+
+def _connection_error(exc: Exception, url: str) -> errors.HuggingFaceError:
+    if isinstance(exc, httpx.TimeoutException):
+        kind = "connect" if isinstance(exc, httpx.ConnectTimeout) else "read"
+        return errors.TimeoutError(
+            f"timed out ({kind}) waiting for {_redact_url(url)}; raise `timeout` for slow models",
+            url=_redact_url(url),
+        )
+    return errors.ConnectionError(
+        f"could not connect to {_redact_url(url)}: {type(exc).__name__}: {exc}",
+        url=_redact_url(url),
+    )
+
+
+# --- transport -----------------------------------------------------------------------------------------------
+
+
+@dataclass
+class Transport:
+    """Pooled HTTP clients with one token policy, timeout, retry and error-mapping path."""
+
+    headers: Mapping[str, str] = field(default_factory=dict)
+    cookies: Mapping[str, str] | None = None
+    token: str | None = None
+    #: "auto": send ``token`` to HF hosts, or anywhere when ``token_explicit``; "always"; "never".
+    token_policy: TokenPolicy = "auto"
+    token_explicit: bool = False
+    timeout: float | None = 120.0
+    connect_timeout: float | None = 10.0
+    retry: RetryPolicy = field(default_factory=RetryPolicy)
+    #: Test seam: sleep function used between retries.
+    sleep: Callable[[float], None] = time.sleep
+    _client: httpx.Client | None = field(default=None, init=False, repr=False)
+    _aclients: dict[int, httpx.AsyncClient] = field(default_factory=dict, init=False, repr=False)
+    _lock: threading.Lock = field(default_factory=threading.Lock, init=False, repr=False)
+
+    def __repr__(self) -> str:
+        return f"Transport(timeout={self.timeout!r}, retries={self.retry.max_retries})"
+
+    # -- configuration -------------------------------------------------------------------------------------
+
+    def _httpx_timeout(self, timeout: float | None) -> httpx.Timeout:
+        read = self.timeout if timeout is None else timeout
+        connect = self.connect_timeout if self.connect_timeout is not None else read
+        if read is not None and connect is not None:
+            connect = min(connect, read)
+        return httpx.Timeout(read, connect=connect)
+
+    def request_headers(self, url: str) -> dict[str, str]:
+        """Headers for a request to ``url``: defaults, the token where the policy allows, user headers last."""
+        headers = {"content-type": "application/json", "user-agent": _USER_AGENT}
+        if self.token and self._token_allowed(url):
+            headers["authorization"] = f"Bearer {self.token}"
+        for key, value in self.headers.items():
+            headers[key.lower()] = value
+        return headers
+
+    def _token_allowed(self, url: str) -> bool:
+        if self.token_policy == "never":
+            return False
+        if self.token_policy == "always" or self.token_explicit:
+            return True
+        return is_hf_host(url)
+
+    @property
+    def client(self) -> httpx.Client:
+        """The pooled sync client, created on first use."""
+        if self._client is None:
+            with self._lock:
+                if self._client is None:
+                    self._client = httpx.Client(
+                        follow_redirects=True,
+                        cookies=dict(self.cookies) if self.cookies else None,
+                        limits=httpx.Limits(max_connections=100, max_keepalive_connections=20),
+                    )
+        return self._client
+
+    @property
+    def aclient(self) -> httpx.AsyncClient:
+        """The pooled async client for the running event loop, created on first use."""
+        loop_id = id(asyncio.get_running_loop())
+        client = self._aclients.get(loop_id)
+        if client is None or client.is_closed:
+            client = httpx.AsyncClient(
+                follow_redirects=True,
+                cookies=dict(self.cookies) if self.cookies else None,
+                limits=httpx.Limits(max_connections=200, max_keepalive_connections=64),
+            )
+            # One client per event loop: httpx async pools cannot cross loops (pytest, asyncio.run).
+            if len(self._aclients) > 8:
+                self._aclients.clear()
+            self._aclients[loop_id] = client
+        return client
+
+    def close(self) -> None:
+        """Close pooled connections (sync client; async clients close with their loop)."""
+        if self._client is not None:
+            self._client.close()
+            self._client = None
+
+    async def aclose(self) -> None:
+        """Close the async client of the running loop."""
+        client = self._aclients.pop(id(asyncio.get_running_loop()), None)
+        if client is not None:
+            await client.aclose()
+
+    # -- retries --------------------------------------------------------------------------------------------
+
+    def _should_retry(self, exc: errors.HuggingFaceError, attempt: int) -> bool:
+        if attempt > self.retry.max_retries:
+            return False
+        if isinstance(exc, (errors.ConnectionError, errors.TimeoutError)):
+            return exc.status_code is None
+        return exc.status_code in _RETRYABLE_STATUS and not isinstance(exc, errors.ValidationError)
+
+    def _log_retry(self, exc: errors.HuggingFaceError, attempt: int, wait: float) -> None:
+        logger.warning(
+            "Retrying after %s (attempt %d of %d, waiting %.2fs)",
+            type(exc).__name__,
+            attempt,
+            self.retry.max_retries,
+            wait,
+        )
+
+    # -- sync -----------------------------------------------------------------------------------------------
+
+    def post_json(self, url: str, body: Mapping[str, Any], *, timeout: float | None = None) -> Any:
+        """POST ``body`` and return the decoded JSON response, retrying transient failures."""
+        return self._with_retries(lambda: self._post_once(url, body, timeout))
+
+    def get_json(self, url: str, *, timeout: float | None = None) -> Any:
+        """GET ``url`` and return the decoded JSON response."""
+
+        def once() -> Any:
+            try:
+                response = self.client.get(url, headers=self.request_headers(url), timeout=self._httpx_timeout(timeout))
+            except httpx.TransportError as exc:
+                raise _connection_error(exc, url) from None
+            if response.status_code >= 400:
+                raise error_from_response(response.status_code, response.content, response.headers, url)
+            return response.json()
+
+        return self._with_retries(once)
+
+    def _with_retries(self, call: Callable[[], _T]) -> _T:
+        attempt = 0
+        while True:
+            try:
+                return call()
+            except errors.HuggingFaceError as exc:
+                attempt += 1
+                if not self._should_retry(exc, attempt):
+                    raise
+                wait = self.retry.delay(attempt, exc.retry_after)
+                self._log_retry(exc, attempt, wait)
+                self.sleep(wait)
+
+    def _post_once(self, url: str, body: Mapping[str, Any], timeout: float | None) -> Any:
+        try:
+            response = self.client.post(
+                url,
+                content=_dumps(body),
+                headers=self.request_headers(url),
+                timeout=self._httpx_timeout(timeout),
+            )
+        except httpx.TransportError as exc:
+            raise _connection_error(exc, url) from None
+        if response.status_code >= 400:
+            raise error_from_response(response.status_code, response.content, response.headers, url)
+        try:
+            return json.loads(response.content)
+        except ValueError:
+            raise errors.ServerError(
+                f"the server answered with a body that is not JSON: {response.text[:200]!r}",
+                status_code=response.status_code,
+                url=_redact_url(url),
+            ) from None
+
+    def stream_events(self, url: str, body: Mapping[str, Any], *, timeout: float | None = None) -> Iterator[Any]:
+        """POST ``body`` and yield decoded SSE payloads, then :data:`DONE` if the server sent it.
+
+        Retries happen only before the first event; once data has been yielded, failures propagate. Closing
+        the generator closes the connection.
+        """
+        attempt = 0
+        while True:
+            yielded = False
+            try:
+                with self.client.stream(
+                    "POST",
+                    url,
+                    content=_dumps(body),
+                    headers=self.request_headers(url),
+                    timeout=self._httpx_timeout(timeout),
+                ) as response:
+                    if response.status_code >= 400:
+                        response.read()
+                        raise error_from_response(response.status_code, response.content, response.headers, url)
+                    decoder = SSEDecoder()
+                    try:
+                        for line in response.iter_lines():
+                            payload = decoder.feed_line(line)
+                            if payload is None:
+                                continue
+                            yielded = True
+                            yield payload
+                            if payload is DONE:
+                                return
+                        tail = decoder.close()
+                        if tail is not None:
+                            yield tail
+                    except httpx.TransportError as exc:
+                        if yielded:
+                            raise _cut_stream(exc, url) from None
+                        raise _connection_error(exc, url) from None
+                return
+            except errors.HuggingFaceError as exc:
+                attempt += 1
+                if yielded or not self._should_retry(exc, attempt):
+                    raise
+                wait = self.retry.delay(attempt, exc.retry_after)
+                self._log_retry(exc, attempt, wait)
+                self.sleep(wait)
+            except httpx.TransportError as exc:
+                err = _connection_error(exc, url)
+                attempt += 1
+                if not self._should_retry(err, attempt):
+                    raise err from None
+                wait = self.retry.delay(attempt, None)
+                self._log_retry(err, attempt, wait)
+                self.sleep(wait)
+
+    # -- async ----------------------------------------------------------------------------------------------
+
+    async def apost_json(self, url: str, body: Mapping[str, Any], *, timeout: float | None = None) -> Any:
+        """Async :meth:`post_json`."""
+        attempt = 0
+        while True:
+            try:
+                return await self._apost_once(url, body, timeout)
+            except errors.HuggingFaceError as exc:
+                attempt += 1
+                if not self._should_retry(exc, attempt):
+                    raise
+                wait = self.retry.delay(attempt, exc.retry_after)
+                self._log_retry(exc, attempt, wait)
+                await asyncio.sleep(wait)
+
+    async def aget_json(self, url: str, *, timeout: float | None = None) -> Any:
+        """Async :meth:`get_json` (no retries: used for cheap metadata lookups)."""
+        try:
+            response = await self.aclient.get(
+                url, headers=self.request_headers(url), timeout=self._httpx_timeout(timeout)
+            )
+        except httpx.TransportError as exc:
+            raise _connection_error(exc, url) from None
+        if response.status_code >= 400:
+            raise error_from_response(response.status_code, response.content, response.headers, url)
+        return response.json()
+
+    async def _apost_once(self, url: str, body: Mapping[str, Any], timeout: float | None) -> Any:
+        try:
+            response = await self.aclient.post(
+                url,
+                content=_dumps(body),
+                headers=self.request_headers(url),
+                timeout=self._httpx_timeout(timeout),
+            )
+        except httpx.TransportError as exc:
+            raise _connection_error(exc, url) from None
+        if response.status_code >= 400:
+            raise error_from_response(response.status_code, response.content, response.headers, url)
+        try:
+            return json.loads(response.content)
+        except ValueError:
+            raise errors.ServerError(
+                f"the server answered with a body that is not JSON: {response.text[:200]!r}",
+                status_code=response.status_code,
+                url=_redact_url(url),
+            ) from None
+
+    async def astream_events(
+        self, url: str, body: Mapping[str, Any], *, timeout: float | None = None
+    ) -> AsyncIterator[Any]:
+        """Async :meth:`stream_events`. Cancelling the consuming task closes the connection."""
+        attempt = 0
+        while True:
+            yielded = False
+            try:
+                async with self.aclient.stream(
+                    "POST",
+                    url,
+                    content=_dumps(body),
+                    headers=self.request_headers(url),
+                    timeout=self._httpx_timeout(timeout),
+                ) as response:
+                    if response.status_code >= 400:
+                        await response.aread()
+                        raise error_from_response(response.status_code, response.content, response.headers, url)
+                    decoder = SSEDecoder()
+                    try:
+                        async for line in response.aiter_lines():
+                            payload = decoder.feed_line(line)
+                            if payload is None:
+                                continue
+                            yielded = True
+                            yield payload
+                            if payload is DONE:
+                                return
+                        tail = decoder.close()
+                        if tail is not None:
+                            yield tail
+                    except httpx.TransportError as exc:
+                        if yielded:
+                            raise _cut_stream(exc, url) from None
+                        raise _connection_error(exc, url) from None
+                return
+            except errors.HuggingFaceError as exc:
+                attempt += 1
+                if yielded or not self._should_retry(exc, attempt):
+                    raise
+                wait = self.retry.delay(attempt, exc.retry_after)
+                self._log_retry(exc, attempt, wait)
+                await asyncio.sleep(wait)
+            except httpx.TransportError as exc:
+                err = _connection_error(exc, url)
+                attempt += 1
+                if not self._should_retry(err, attempt):
+                    raise err from None
+                wait = self.retry.delay(attempt, None)
+                self._log_retry(err, attempt, wait)
+                await asyncio.sleep(wait)
+
+
+def _cut_stream(exc: Exception, url: str) -> errors.IncompleteGenerationError:
+    return errors.IncompleteGenerationError(
+        f"the stream from {_redact_url(url)} was cut before it finished ({type(exc).__name__}: {exc})",
+        url=_redact_url(url),
+    )
+
+
+def _dumps(body: Mapping[str, Any]) -> bytes:
+    return json.dumps(body, ensure_ascii=False, separators=(",", ":")).encode("utf-8")
+
+
+def _user_agent() -> str:
+    from importlib import metadata
+
+    try:
+        version = metadata.version("langchain-hf-chat")
+    except metadata.PackageNotFoundError:  # pragma: no cover
+        version = "0"
+    return f"langchain-hf-chat/{version}"
+
+
+_USER_AGENT = _user_agent()
+
+__all__ += ["DONE", "error_from_event"]
