@@ -1,0 +1,315 @@
+"""Text mode for ``ChatHuggingFace``: render the model's chat template here, generate text, parse tool calls."""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import AsyncIterator, Iterator, Mapping, Sequence
+from typing import TYPE_CHECKING, Any
+
+from langchain_core.messages import AIMessage, AIMessageChunk, BaseMessage
+from langchain_core.messages.ai import UsageMetadata
+from langchain_core.messages.tool import tool_call_chunk
+from langchain_core.outputs import ChatGenerationChunk
+
+from langchain_hf_chat import errors
+from langchain_hf_chat._messages import (
+    messages_to_template,
+    messages_to_wire,
+    normalize_finish_reason,
+)
+from langchain_hf_chat._params import to_tgi_parameters
+from langchain_hf_chat._stop import StopSequenceFilter, truncate_at_stop
+from langchain_hf_chat._templates import ChatTemplate, load_chat_template
+from langchain_hf_chat._tools import parse_tool_calls, tool_call_grammar
+
+if TYPE_CHECKING:
+    from langchain_hf_chat.chat_models import ChatHuggingFace
+    from langchain_hf_chat.llms._backend import TextResult
+
+__all__ = ["TextModeRunner"]
+
+
+def _usage(result: TextResult) -> UsageMetadata | None:
+    if result.prompt_tokens is None and result.generated_tokens is None:
+        return None
+    prompt = result.prompt_tokens or 0
+    completion = result.generated_tokens or 0
+    return UsageMetadata(input_tokens=prompt, output_tokens=completion, total_tokens=prompt + completion)
+
+
+class TextModeRunner:
+    """Renders prompts with the chat template and runs text generation for one ``ChatHuggingFace``."""
+
+    def __init__(self, chat: ChatHuggingFace) -> None:
+        self.chat = chat
+        self._template: ChatTemplate | None = None
+        self._remote_render = False
+        self._lock = threading.Lock()
+
+    # -- template -------------------------------------------------------------------------------------------
+
+    def template(self) -> ChatTemplate | None:
+        """The chat template, loaded once; ``None`` when the server renders it (TGI ``/chat_tokenize``)."""
+        if self._template is None and not self._remote_render:
+            with self._lock:
+                if self._template is None and not self._remote_render:
+                    self._template = self._load_template()
+        return self._template
+
+    def _load_template(self) -> ChatTemplate | None:
+        chat = self.chat
+        llm_tokenizer = getattr(chat.llm, "tokenizer", None) if chat.tokenizer is None else chat.tokenizer
+        token = getattr(chat.llm, "huggingfacehub_api_token", None)
+        try:
+            return load_chat_template(
+                chat_template=chat.chat_template,
+                tokenizer=llm_tokenizer,
+                path=chat.template_path or getattr(chat.llm, "template_path", None),
+                repo_id=None if (chat.chat_template or llm_tokenizer or chat.template_path) else chat.model_id,
+                token=token.get_secret_value() if token is not None else None,
+            )
+        except errors.TemplateError:
+            if self._server_can_render():
+                self._remote_render = True
+                return None
+            raise
+
+    def _server_can_render(self) -> bool:
+        backend = getattr(self.chat.llm, "backend", None)
+        return getattr(backend, "info_url", None) is not None
+
+    def render(self, messages: Sequence[BaseMessage], *, tools: Sequence[Mapping[str, Any]] | None = None) -> str:
+        """The prompt for ``messages`` (with the generation prompt)."""
+        template = self.template()
+        if template is None:
+            return self._render_remote(messages, tools)
+        try:
+            return template.render(messages_to_template(messages), tools=list(tools) if tools else None)
+        except errors.TemplateError as exc:
+            raise errors.TemplateError(
+                f"the chat template of {self.chat.model_id or 'the model'} failed: {exc.server_message}"
+            ) from None
+
+    def _render_remote(self, messages: Sequence[BaseMessage], tools: Sequence[Mapping[str, Any]] | None) -> str:
+        backend = self.chat.llm.backend
+        assert backend.info_url is not None
+        url = backend.info_url[: -len("/info")] + "/chat_tokenize"
+        body: dict[str, Any] = {"model": "tgi", "messages": messages_to_wire(messages)}
+        if tools:
+            body["tools"] = list(tools)
+        data = backend.transport.post_json(url, body)
+        text = data.get("templated_text") if isinstance(data, Mapping) else None
+        if not isinstance(text, str):
+            raise errors.TemplateError(f"the server did not render the chat template: {str(data)[:200]!r}")
+        return text
+
+    # -- requests -------------------------------------------------------------------------------------------
+
+    def _prepare(
+        self,
+        messages: Sequence[BaseMessage],
+        settings: Mapping[str, Any],
+        request: Mapping[str, Any],
+    ) -> tuple[str, dict[str, Any], list[dict[str, Any]] | None]:
+        tools = request.get("tools") or None
+        tool_choice = request.get("tool_choice")
+        if tool_choice == "none":
+            tools = None
+        prompt = self.render(messages, tools=tools)
+        wire = getattr(self.chat.llm, "_wire_parameters", None)
+        if callable(wire):
+            parameters: dict[str, Any] = wire(settings)
+        else:
+            parameters = to_tgi_parameters(settings)
+        for key in ("logprobs", "top_logprobs", "presence_penalty"):
+            parameters.pop(key, None)
+        if tools and tool_choice not in (None, "auto", "none"):
+            parameters["grammar"] = tool_call_grammar(list(tools), tool_choice)
+        response_format = request.get("response_format")
+        if response_format is not None:
+            parameters["grammar"] = _grammar_from_response_format(response_format)
+        return prompt, parameters, tools
+
+    def _message(
+        self, result: TextResult, settings: Mapping[str, Any], tools: list[dict[str, Any]] | None
+    ) -> AIMessage:
+        text, matched = truncate_at_stop(result.text, settings.get("stop"))
+        raw_reason = "stop_sequence" if matched is not None else result.finish_reason
+        metadata: dict[str, Any] = {
+            "model_name": self.chat.model_id,
+            "model_provider": "huggingface",
+            "finish_reason": normalize_finish_reason(raw_reason),
+        }
+        if raw_reason is not None:
+            metadata["raw_finish_reason"] = raw_reason
+        if result.seed is not None:
+            metadata["seed"] = result.seed
+        if tools:
+            names = [t["function"]["name"] for t in tools]
+            parsed = parse_tool_calls(text, tool_names=names, formats=self.chat.tool_call_formats)
+            if parsed.tool_calls:
+                metadata["finish_reason"] = "tool_calls"
+            return AIMessage(
+                content=parsed.content,
+                tool_calls=parsed.tool_calls,
+                invalid_tool_calls=parsed.invalid_tool_calls,
+                usage_metadata=_usage(result),
+                response_metadata=metadata,
+            )
+        return AIMessage(content=text, usage_metadata=_usage(result), response_metadata=metadata)
+
+    def generate(
+        self,
+        messages: Sequence[BaseMessage],
+        settings: Mapping[str, Any],
+        request: Mapping[str, Any],
+    ) -> AIMessage:
+        """Render, generate, parse."""
+        prompt, parameters, tools = self._prepare(messages, settings, request)
+        result = self.chat.llm.backend.generate(prompt, parameters)
+        return self._message(result, settings, tools)
+
+    async def agenerate(
+        self,
+        messages: Sequence[BaseMessage],
+        settings: Mapping[str, Any],
+        request: Mapping[str, Any],
+    ) -> AIMessage:
+        """Async :meth:`generate`."""
+        prompt, parameters, tools = self._prepare(messages, settings, request)
+        result = await self.chat.llm.backend.agenerate(prompt, parameters)
+        return self._message(result, settings, tools)
+
+    def stream(
+        self,
+        messages: Sequence[BaseMessage],
+        settings: Mapping[str, Any],
+        request: Mapping[str, Any],
+    ) -> Iterator[ChatGenerationChunk]:
+        """Stream tokens; with tools bound, the calls are parsed at the end and sent as tool-call chunks."""
+        prompt, parameters, tools = self._prepare(messages, settings, request)
+        state = _TextStream(self, settings, tools)
+        events = self.chat.llm.backend.stream(prompt, parameters)
+        try:
+            for event in events:
+                yield from state.feed(event)
+                if state.done:
+                    break
+        finally:
+            close = getattr(events, "close", None)
+            if close is not None:
+                close()
+        yield from state.finish()
+
+    async def astream(
+        self,
+        messages: Sequence[BaseMessage],
+        settings: Mapping[str, Any],
+        request: Mapping[str, Any],
+    ) -> AsyncIterator[ChatGenerationChunk]:
+        """Async :meth:`stream`."""
+        prompt, parameters, tools = self._prepare(messages, settings, request)
+        state = _TextStream(self, settings, tools)
+        events = self.chat.llm.backend.astream(prompt, parameters)
+        try:
+            async for event in events:
+                for chunk in state.feed(event):
+                    yield chunk
+                if state.done:
+                    break
+        finally:
+            aclose = getattr(events, "aclose", None)
+            if aclose is not None:
+                await aclose()
+        for chunk in state.finish():
+            yield chunk
+
+
+class _TextStream:
+    """Shared state of a text-mode stream (sync and async)."""
+
+    def __init__(
+        self,
+        runner: TextModeRunner,
+        settings: Mapping[str, Any],
+        tools: list[dict[str, Any]] | None,
+    ):
+        self.runner = runner
+        self.settings = settings
+        self.tools = tools
+        self.filter = StopSequenceFilter(settings.get("stop"))
+        self.buffer: list[str] = []
+        self.final: TextResult | None = None
+        self.done = False
+
+    def feed(self, event: Any) -> Iterator[ChatGenerationChunk]:
+        text = "" if event.special else self.filter.feed(event.text)
+        if event.final is not None:
+            self.final = event.final
+            text += self.filter.flush()
+            self.done = True
+        if self.filter.stopped:
+            self.done = True
+        if self.tools is not None:
+            self.buffer.append(text)  # tool calls are parsed once the whole text is known
+            return
+        if text:
+            yield ChatGenerationChunk(message=AIMessageChunk(content=text))
+
+    def finish(self) -> Iterator[ChatGenerationChunk]:
+        from langchain_hf_chat.llms._backend import TextResult
+
+        final = self.final or TextResult(text="".join(self.buffer))
+        raw_reason = "stop_sequence" if self.filter.stopped else final.finish_reason
+        metadata: dict[str, Any] = {
+            "model_name": self.runner.chat.model_id,
+            "model_provider": "huggingface",
+            "finish_reason": normalize_finish_reason(raw_reason),
+        }
+        if raw_reason is not None:
+            metadata["raw_finish_reason"] = raw_reason
+        if self.tools is not None:
+            names = [t["function"]["name"] for t in self.tools]
+            parsed = parse_tool_calls(
+                "".join(self.buffer), tool_names=names, formats=self.runner.chat.tool_call_formats
+            )
+            chunks = [
+                tool_call_chunk(name=c["name"], args=_dumps(c["args"]), id=c.get("id"), index=i)
+                for i, c in enumerate(parsed.tool_calls)
+            ]
+            if parsed.tool_calls:
+                metadata["finish_reason"] = "tool_calls"
+            yield ChatGenerationChunk(
+                message=AIMessageChunk(
+                    content=parsed.content,
+                    tool_call_chunks=chunks,
+                    invalid_tool_calls=parsed.invalid_tool_calls,
+                    usage_metadata=_usage(final),
+                    response_metadata=metadata,
+                )
+            )
+            return
+        yield ChatGenerationChunk(
+            message=AIMessageChunk(content="", usage_metadata=_usage(final), response_metadata=metadata)
+        )
+
+
+def _dumps(value: Any) -> str:
+    import json
+
+    return json.dumps(value, ensure_ascii=False)
+
+
+def _grammar_from_response_format(response_format: Mapping[str, Any]) -> dict[str, Any]:
+    """TGI grammar for a ``response_format`` in either TGI or OpenAI shape."""
+    kind = response_format.get("type")
+    if kind == "json_schema" and isinstance(response_format.get("json_schema"), Mapping):
+        schema = response_format["json_schema"].get("schema") or {}
+        return {"type": "json", "value": schema}
+    if kind in ("json_object", "json") and "value" in response_format:
+        return {"type": "json", "value": response_format["value"]}
+    if kind in ("json_object", "json"):
+        return {"type": "json", "value": {"type": "object", "properties": {}}}
+    if kind == "regex":
+        return {"type": "regex", "value": response_format.get("value")}
+    raise ValueError(f"unsupported response_format {dict(response_format)!r}")

@@ -1,0 +1,688 @@
+"""``ChatHuggingFace``: the LangChain chat model over every Hugging Face backend."""
+
+from __future__ import annotations
+
+import logging
+import threading
+import warnings
+from collections.abc import AsyncIterator, Callable, Iterator, Mapping, Sequence
+from operator import itemgetter
+from typing import Any, Literal
+
+from langchain_core.callbacks import AsyncCallbackManagerForLLMRun, CallbackManagerForLLMRun
+from langchain_core.language_models import BaseChatModel, LanguageModelInput
+from langchain_core.language_models.base import LangSmithParams
+from langchain_core.messages import AIMessage, AIMessageChunk, BaseMessage
+from langchain_core.output_parsers import JsonOutputParser, PydanticOutputParser
+from langchain_core.output_parsers.openai_tools import JsonOutputKeyToolsParser, PydanticToolsParser
+from langchain_core.outputs import ChatGeneration, ChatGenerationChunk, ChatResult
+from langchain_core.runnables import Runnable, RunnableMap, RunnablePassthrough
+from langchain_core.tools import BaseTool
+from langchain_core.utils.pydantic import is_basemodel_subclass
+from pydantic import ConfigDict, Field, PrivateAttr
+
+from langchain_hf_chat import errors
+from langchain_hf_chat._chat_text import TextModeRunner
+from langchain_hf_chat._messages import (
+    chunk_from_chat_chunk,
+    message_from_chat_response,
+    messages_to_wire,
+)
+from langchain_hf_chat._params import merge_settings, to_chat_fields, validate_settings
+from langchain_hf_chat._schema import schema_from
+from langchain_hf_chat._stop import StopSequenceFilter, truncate_at_stop
+from langchain_hf_chat._tools import convert_tools, normalize_tool_choice
+from langchain_hf_chat._transport import DONE, error_from_event, is_hf_host
+
+__all__ = ["ChatHuggingFace"]
+
+logger = logging.getLogger("langchain_hf_chat")
+
+Mode = Literal["auto", "chat", "text"]
+
+#: Keyword arguments the chat model handles itself (not generation settings).
+_REQUEST_KEYS = frozenset(
+    {
+        "tools",
+        "tool_choice",
+        "response_format",
+        "parallel_tool_calls",
+        "ls_structured_output_format",
+    }
+)
+#: TGI-only settings that the chat-completions route cannot carry on TGI.
+_TGI_ONLY_MEANINGFUL = (
+    "top_k",
+    "typical_p",
+    "repetition_penalty",
+    "truncate",
+    "watermark",
+    "top_n_tokens",
+)
+
+
+class ChatHuggingFace(BaseChatModel):
+    """A chat model over a Hugging Face LLM: TGI, an Inference Endpoint, Inference Providers, or a local model.
+
+    Two ways to talk to the model, chosen once per instance (``mode``):
+
+    * ``"chat"``: the server applies the chat template (``/v1/chat/completions``). Tools, ``response_format``
+      and usage are native.
+    * ``"text"``: the model's own chat template is rendered here (``_to_chat_prompt``) and sent to text
+      generation; tool calls are parsed from the text.
+    * ``"auto"`` (default): ``"text"`` for in-process models and when you pass ``chat_template``,
+      ``tokenizer`` or ``template_path``; otherwise ``"chat"``, falling back to ``"text"`` for good when the
+      server has no Messages API (404/405) or no chat template.
+
+    Setup:
+        ``pip install langchain-hf-chat``; for local models also ``pip install "langchain-hf-chat[local]"``.
+
+    Key init args:
+        llm: a ``HuggingFaceTextGenInference``, ``HuggingFaceEndpoint``, ``HuggingFaceHub`` or
+            ``HuggingFacePipeline``.
+        model_id: the Hub id of the model (resolved from the LLM or the server's ``/info`` if not given).
+        temperature, max_tokens, top_p, seed, stop, frequency_penalty, presence_penalty, logprobs:
+            override the LLM's settings.
+
+    Instantiate:
+        >>> from langchain_hf_chat import ChatHuggingFace, HuggingFaceEndpoint
+        >>> llm = HuggingFaceEndpoint(repo_id="HuggingFaceH4/zephyr-7b-beta")
+        >>> chat = ChatHuggingFace(llm=llm, temperature=0)
+        >>> chat.model_id
+        'HuggingFaceH4/zephyr-7b-beta'
+
+    Invoke:
+        .. code-block:: python
+
+            chat.invoke([("system", "You're a helpful assistant"), ("human", "Hi!")])
+
+    Stream:
+        .. code-block:: python
+
+            for chunk in chat.stream("Tell me a joke"):
+                print(chunk.content, end="")
+
+    Tool calling:
+        .. code-block:: python
+
+            def get_weather(city: str) -> str:
+                '''Weather in a city.'''
+
+            chat.bind_tools([get_weather]).invoke("Weather in Paris?").tool_calls
+
+    Structured output:
+        .. code-block:: python
+
+            from pydantic import BaseModel
+
+            class Joke(BaseModel):
+                setup: str
+                punchline: str
+
+            chat.with_structured_output(Joke).invoke("Tell me a joke about cats")
+    """
+
+    model_config = ConfigDict(populate_by_name=True, arbitrary_types_allowed=True, protected_namespaces=())
+
+    llm: Any
+    """The LLM to chat with."""
+    explicit_model_id: str | None = Field(default=None, alias="model_id")
+    """The model's Hub id; resolved lazily when not given."""
+    mode: Mode = "auto"
+    """``"auto"``, ``"chat"`` (server-side template) or ``"text"`` (client-side template)."""
+    chat_template: str | None = None
+    """A chat template (Jinja source) to use instead of the model's."""
+    tokenizer: Any = None
+    """A ``transformers`` tokenizer whose chat template to use."""
+    template_path: str | None = None
+    """A local model folder or template file to read the chat template from."""
+    tool_call_formats: list[str] | None = None
+    """Text formats to parse tool calls from in text mode (default: all known)."""
+    response_format_style: Literal["auto", "tgi", "openai"] = "auto"
+    """Shape of ``response_format``: TGI's ``{"type": "json_object", "value": schema}`` or OpenAI's
+    ``{"type": "json_schema", "json_schema": {...}}``. ``"auto"``: OpenAI for the providers router, else TGI."""
+
+    temperature: float | None = None
+    max_tokens: int | None = None
+    top_p: float | None = None
+    seed: int | None = None
+    stop: list[str] | None = Field(default=None, alias="stop_sequences")
+    frequency_penalty: float | None = None
+    presence_penalty: float | None = None
+    logprobs: bool | None = None
+    top_logprobs: int | None = None
+    stream_usage: bool = True
+    """Ask the server for token usage in streams."""
+    model_kwargs: dict[str, Any] = Field(default_factory=dict)
+    """Extra chat-completions body fields, sent as given."""
+
+    _resolved_model_id: str | None = PrivateAttr(default=None)
+    _resolved_mode: str | None = PrivateAttr(default=None)
+    _text_runner: TextModeRunner | None = PrivateAttr(default=None)
+    _lock: Any = PrivateAttr(default_factory=threading.Lock)
+    _warned_tgi_only: bool = PrivateAttr(default=False)
+
+    def __init__(self, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        validate_settings(self._chat_settings(), max_stop_sequences=None)
+
+    # -- identity -------------------------------------------------------------------------------------------
+
+    @property
+    def _llm_type(self) -> str:
+        return "huggingface-chat-wrapper"
+
+    @classmethod
+    def is_lc_serializable(cls) -> bool:
+        """Serializable with ``dumpd``; the LLM's token is stored as a secret reference."""
+        return True
+
+    @classmethod
+    def get_lc_namespace(cls) -> list[str]:
+        """``["langchain_hf_chat", "chat_models"]``."""
+        return ["langchain_hf_chat", "chat_models"]
+
+    @property
+    def model_id(self) -> str | None:
+        """The model's Hub id: explicit, else the LLM's ``repo_id``/``model_id``, else TGI's ``/info``.
+
+        Resolved once, on first access (never at construction); never a URL or a placeholder.
+        """
+        if self.explicit_model_id:
+            return self.explicit_model_id
+        if self._resolved_model_id is None:
+            with self._lock:
+                if self._resolved_model_id is None:
+                    self._resolved_model_id = self._lookup_model_id()
+        return self._resolved_model_id or None
+
+    def _lookup_model_id(self) -> str:
+        for attr in ("repo_id", "model_id"):
+            value = getattr(self.llm, attr, None)
+            if isinstance(value, str) and value and not value.startswith(("http://", "https://")):
+                return value
+        backend = getattr(self.llm, "backend", None)
+        info_fn = getattr(backend, "info", None)
+        if info_fn is not None:
+            try:
+                info = info_fn()
+            except errors.HuggingFaceError as exc:
+                logger.debug("could not read /info: %s", exc)
+                info = None
+            if info and isinstance(info.get("model_id"), str):
+                return str(info["model_id"])
+        return ""
+
+    @property
+    def _identifying_params(self) -> dict[str, Any]:
+        llm_params = getattr(self.llm, "_identifying_params", {})
+        return {
+            "llm": dict(llm_params),
+            "model_id": self.explicit_model_id,
+            "mode": self.mode,
+            "chat_template": self.chat_template,
+            **self._chat_settings(),
+            **self.model_kwargs,
+        }
+
+    def _get_ls_params(self, stop: list[str] | None = None, **kwargs: Any) -> LangSmithParams:
+        settings = self._settings(stop, {k: v for k, v in kwargs.items() if k not in _REQUEST_KEYS})
+        params = LangSmithParams(
+            ls_provider="huggingface",
+            ls_model_name=self.explicit_model_id or self._resolved_model_id or self._cheap_model_name(),
+            ls_model_type="chat",
+        )
+        if settings.get("temperature") is not None:
+            params["ls_temperature"] = settings["temperature"]
+        if settings.get("max_new_tokens") is not None:
+            params["ls_max_tokens"] = settings["max_new_tokens"]
+        if settings.get("stop"):
+            params["ls_stop"] = settings["stop"]
+        return params
+
+    def _cheap_model_name(self) -> str:
+        # Tracing must not trigger network I/O: use what is known without asking the server.
+        for attr in ("repo_id", "model_id"):
+            value = getattr(self.llm, attr, None)
+            if isinstance(value, str) and value:
+                return value
+        return type(self.llm).__name__
+
+    # -- settings -------------------------------------------------------------------------------------------
+
+    def _chat_settings(self) -> dict[str, Any]:
+        return {
+            "temperature": self.temperature,
+            "max_new_tokens": self.max_tokens,
+            "top_p": self.top_p,
+            "seed": self.seed,
+            "stop": self.stop,
+            "frequency_penalty": self.frequency_penalty,
+            "presence_penalty": self.presence_penalty,
+            "logprobs": self.logprobs,
+            "top_logprobs": self.top_logprobs,
+        }
+
+    def _settings(self, stop: list[str] | None, kwargs: Mapping[str, Any]) -> dict[str, Any]:
+        """LLM defaults < its model_kwargs < chat-model fields < per-call kwargs (one merge for all paths)."""
+        llm_defaults: Mapping[str, Any] = {}
+        default_fn = getattr(self.llm, "_default_settings", None)
+        if callable(default_fn):
+            llm_defaults = default_fn()
+        call = dict(kwargs)
+        if stop:
+            call["stop"] = list(stop)
+        settings = merge_settings(llm_defaults, self._chat_settings(), call)
+        validate_settings({k: v for k, v in settings.items() if k != "stop"})
+        return settings
+
+    # -- mode -----------------------------------------------------------------------------------------------
+
+    @property
+    def resolved_mode(self) -> str:
+        """The mode in use: ``"chat"`` or ``"text"``."""
+        if self._resolved_mode is None:
+            self._resolved_mode = self._choose_mode()
+        return self._resolved_mode
+
+    def _choose_mode(self) -> str:
+        if self.mode != "auto":
+            return self.mode
+        backend = getattr(self.llm, "backend", None)
+        if backend is None or getattr(backend, "chat_url", None) is None:
+            return "text"
+        if self.chat_template is not None or self.tokenizer is not None or self.template_path is not None:
+            return "text"
+        if getattr(self.llm, "task", "text-generation") != "text-generation":
+            return "text"
+        return "chat"
+
+    def _fall_back(self, exc: errors.HuggingFaceError) -> bool:
+        """In auto mode, switch to text mode for good when the server has no Messages API or template."""
+        if self.mode != "auto" or self._resolved_mode != "chat":
+            return False
+        no_route = isinstance(exc, errors.NotFoundError) or exc.status_code == 405
+        no_template = isinstance(exc, errors.TemplateError) and "not found" in str(exc).lower()
+        if no_route or no_template:
+            logger.info("chat completions unavailable (%s); using text mode with the chat template", exc)
+            self._resolved_mode = "text"
+            return True
+        return False
+
+    @property
+    def text_runner(self) -> TextModeRunner:
+        """The text-mode path (template rendering, text generation, tool-call parsing)."""
+        if self._text_runner is None:
+            self._text_runner = TextModeRunner(self)
+        return self._text_runner
+
+    def _to_chat_prompt(self, messages: Sequence[BaseMessage], **kwargs: Any) -> str:
+        """The prompt the model's own chat template renders for ``messages`` (with a generation prompt)."""
+        if not messages:
+            raise ValueError("at least one message is required")
+        return self.text_runner.render(messages, tools=kwargs.get("tools"))
+
+    # -- chat-completions requests --------------------------------------------------------------------------
+
+    def _is_router(self) -> bool:
+        backend = getattr(self.llm, "backend", None)
+        return getattr(backend, "chat_model", None) is not None and is_hf_host(getattr(backend, "chat_url", "") or "")
+
+    def _uses_openai_shape(self) -> bool:
+        if self.response_format_style != "auto":
+            return self.response_format_style == "openai"
+        return getattr(getattr(self.llm, "backend", None), "chat_model", None) is not None
+
+    def _chat_body(
+        self,
+        messages: Sequence[BaseMessage],
+        settings: Mapping[str, Any],
+        request: Mapping[str, Any],
+        *,
+        stream: bool,
+    ) -> dict[str, Any]:
+        backend = self.llm.backend
+        fields, leftovers = to_chat_fields(settings, max_stop_sequences=getattr(self.llm, "max_stop_sequences", None))
+        self._warn_tgi_only(leftovers)
+        model = backend.chat_model or settings.get("adapter_id") or "tgi"
+        body: dict[str, Any] = {"model": model, "messages": messages_to_wire(messages)}
+        body.update(fields)
+        for key in _TGI_ONLY_MEANINGFUL:
+            if key in leftovers and key in self._user_set_keys():
+                body[key] = leftovers[key]
+        if request.get("tools"):
+            body["tools"] = request["tools"]
+            if request.get("tool_choice") is not None:
+                body["tool_choice"] = request["tool_choice"]
+            if request.get("parallel_tool_calls") is not None:
+                body["parallel_tool_calls"] = request["parallel_tool_calls"]
+        if request.get("response_format") is not None:
+            body["response_format"] = request["response_format"]
+        body.update(self.model_kwargs)
+        body["stream"] = stream
+        if stream and self.stream_usage:
+            body["stream_options"] = {"include_usage": True}
+        return body
+
+    def _user_set_keys(self) -> set[str]:
+        return set(getattr(self.llm, "model_fields_set", set())) | set(getattr(self.llm, "model_kwargs", {}) or {})
+
+    def _warn_tgi_only(self, leftovers: Mapping[str, Any]) -> None:
+        lost = sorted(k for k in _TGI_ONLY_MEANINGFUL if k in leftovers and k in self._user_set_keys())
+        if lost and not self._warned_tgi_only:
+            self._warned_tgi_only = True
+            warnings.warn(
+                f"{lost} are sent as extra chat-completions fields: vLLM and SGLang apply them, but TGI's "
+                "/v1/chat/completions ignores them. Use ChatHuggingFace(mode='text') to have TGI apply them.",
+                UserWarning,
+                stacklevel=4,
+            )
+
+    def _request_options(self, kwargs: dict[str, Any]) -> dict[str, Any]:
+        """Pop tool/format options out of the call kwargs (the rest are generation settings)."""
+        request = {key: kwargs.pop(key) for key in list(kwargs) if key in _REQUEST_KEYS}
+        request.pop("ls_structured_output_format", None)
+        return request
+
+    # -- generate -------------------------------------------------------------------------------------------
+
+    def _generate(
+        self,
+        messages: list[BaseMessage],
+        stop: list[str] | None = None,
+        run_manager: CallbackManagerForLLMRun | None = None,
+        **kwargs: Any,
+    ) -> ChatResult:
+        request = self._request_options(kwargs)
+        settings = self._settings(stop, kwargs)
+        if self.resolved_mode == "chat":
+            try:
+                data = self.llm.backend.chat(self._chat_body(messages, settings, request, stream=False))
+            except errors.HuggingFaceError as exc:
+                if not self._fall_back(exc):
+                    raise
+            else:
+                return self._chat_result(data, settings)
+        message = self.text_runner.generate(messages, settings, request)
+        return ChatResult(generations=[ChatGeneration(message=message)])
+
+    async def _agenerate(
+        self,
+        messages: list[BaseMessage],
+        stop: list[str] | None = None,
+        run_manager: AsyncCallbackManagerForLLMRun | None = None,
+        **kwargs: Any,
+    ) -> ChatResult:
+        request = self._request_options(kwargs)
+        settings = self._settings(stop, kwargs)
+        if self.resolved_mode == "chat":
+            try:
+                data = await self.llm.backend.achat(self._chat_body(messages, settings, request, stream=False))
+            except errors.HuggingFaceError as exc:
+                if not self._fall_back(exc):
+                    raise
+            else:
+                return self._chat_result(data, settings)
+        message = await self.text_runner.agenerate(messages, settings, request)
+        return ChatResult(generations=[ChatGeneration(message=message)])
+
+    def _chat_result(self, data: Any, settings: Mapping[str, Any]) -> ChatResult:
+        if not isinstance(data, Mapping):
+            raise errors.ServerError(f"unexpected chat response: {str(data)[:200]!r}")
+        message = message_from_chat_response(data)
+        text, matched = truncate_at_stop(message.text if isinstance(message.content, str) else "", settings.get("stop"))
+        if matched is not None:
+            message.content = text
+            message.response_metadata["finish_reason"] = "stop"
+        if message.response_metadata.get("model_name") in (None, "", "tgi", "dummy"):
+            message.response_metadata["model_name"] = self.model_id
+        message.response_metadata.setdefault("model_provider", "huggingface")
+        return ChatResult(generations=[ChatGeneration(message=message)], llm_output={"model_name": self.model_id})
+
+    # -- stream ---------------------------------------------------------------------------------------------
+
+    def _stream(
+        self,
+        messages: list[BaseMessage],
+        stop: list[str] | None = None,
+        run_manager: CallbackManagerForLLMRun | None = None,
+        **kwargs: Any,
+    ) -> Iterator[ChatGenerationChunk]:
+        request = self._request_options(kwargs)
+        settings = self._settings(stop, kwargs)
+        if self.resolved_mode == "chat":
+            stream = _ChatStream(self, settings)
+            events = self.llm.backend.chat_stream(self._chat_body(messages, settings, request, stream=True))
+            try:
+                first = True
+                for payload in events:
+                    for chunk in stream.feed(payload):
+                        first = False
+                        if run_manager and isinstance(chunk.message.content, str) and chunk.message.content:
+                            run_manager.on_llm_new_token(chunk.message.content, chunk=chunk)
+                        yield chunk
+                    if stream.done:
+                        break
+                yield from stream.finish()
+                return
+            except errors.HuggingFaceError as exc:
+                if not (first and self._fall_back(exc)):
+                    raise
+            finally:
+                close = getattr(events, "close", None)
+                if close is not None:
+                    close()
+        for chunk in self.text_runner.stream(messages, settings, request):
+            if run_manager and isinstance(chunk.message.content, str) and chunk.message.content:
+                run_manager.on_llm_new_token(chunk.message.content, chunk=chunk)
+            yield chunk
+
+    async def _astream(
+        self,
+        messages: list[BaseMessage],
+        stop: list[str] | None = None,
+        run_manager: AsyncCallbackManagerForLLMRun | None = None,
+        **kwargs: Any,
+    ) -> AsyncIterator[ChatGenerationChunk]:
+        request = self._request_options(kwargs)
+        settings = self._settings(stop, kwargs)
+        if self.resolved_mode == "chat":
+            stream = _ChatStream(self, settings)
+            events = self.llm.backend.achat_stream(self._chat_body(messages, settings, request, stream=True))
+            try:
+                first = True
+                async for payload in events:
+                    for chunk in stream.feed(payload):
+                        first = False
+                        if run_manager and isinstance(chunk.message.content, str) and chunk.message.content:
+                            await run_manager.on_llm_new_token(chunk.message.content, chunk=chunk)
+                        yield chunk
+                    if stream.done:
+                        break
+                for chunk in stream.finish():
+                    yield chunk
+                return
+            except errors.HuggingFaceError as exc:
+                if not (first and self._fall_back(exc)):
+                    raise
+            finally:
+                aclose = getattr(events, "aclose", None)
+                if aclose is not None:
+                    await aclose()
+        async for chunk in self.text_runner.astream(messages, settings, request):
+            if run_manager and isinstance(chunk.message.content, str) and chunk.message.content:
+                await run_manager.on_llm_new_token(chunk.message.content, chunk=chunk)
+            yield chunk
+
+    # -- tools and structured output ------------------------------------------------------------------------
+
+    def bind_tools(
+        self,
+        tools: Sequence[dict[str, Any] | type | Callable[..., Any] | BaseTool],
+        *,
+        tool_choice: dict[str, Any] | str | bool | None = None,
+        parallel_tool_calls: bool | None = None,
+        **kwargs: Any,
+    ) -> Runnable[LanguageModelInput, AIMessage]:
+        """Bind tools (LangChain tools, Pydantic models, functions or OpenAI dicts) to the model.
+
+        ``tool_choice``: ``None``/``"auto"``, ``"none"``, ``"any"``/``"required"``, a tool name, or
+        ``{"type": "function", "function": {"name": ...}}``. In text mode a forced choice is enforced with
+        TGI's grammar.
+        """
+        formatted = convert_tools(tools)
+        names = [t["function"]["name"] for t in formatted]
+        choice = normalize_tool_choice(tool_choice, names)
+        bound: dict[str, Any] = {"tools": formatted, **kwargs}
+        if choice is not None:
+            bound["tool_choice"] = choice
+        if parallel_tool_calls is not None:
+            bound["parallel_tool_calls"] = parallel_tool_calls
+        return super().bind(**bound)
+
+    def with_structured_output(
+        self,
+        schema: dict[str, Any] | type,
+        *,
+        method: Literal["function_calling", "json_mode", "json_schema"] = "json_schema",
+        include_raw: bool = False,
+        **kwargs: Any,
+    ) -> Runnable[LanguageModelInput, dict[str, Any] | Any]:
+        """A runnable that returns output matching ``schema`` (Pydantic class, TypedDict or JSON schema).
+
+        Methods: ``"json_schema"`` (constrained decoding: ``response_format`` in chat mode, TGI ``grammar`` in
+        text mode), ``"function_calling"`` (a forced tool call), ``"json_mode"`` (JSON output, parsed).
+        """
+        if kwargs:
+            raise ValueError(f"unexpected arguments: {sorted(kwargs)}")
+        is_pydantic = isinstance(schema, type) and is_basemodel_subclass(schema)
+        json_schema = schema_from(schema)
+        name = str(json_schema.get("title") or "output")
+        parser: Runnable[Any, Any]
+        if method == "function_calling":
+            tool = {
+                "type": "function",
+                "function": {
+                    "name": name,
+                    "description": json_schema.get("description", ""),
+                    "parameters": json_schema,
+                },
+            }
+            llm = self.bind_tools(
+                [tool],
+                tool_choice=name,
+                ls_structured_output_format={"kwargs": {"method": method}, "schema": tool},
+            )
+            if is_pydantic:
+                parser = PydanticToolsParser(tools=[schema], first_tool_only=True)  # type: ignore[list-item]
+            else:
+                parser = JsonOutputKeyToolsParser(key_name=name, first_tool_only=True)
+        elif method in ("json_schema", "json_mode"):
+            response_format = self._response_format(json_schema if method == "json_schema" else None, name)
+            llm = self.bind(
+                response_format=response_format,
+                ls_structured_output_format={"kwargs": {"method": method}, "schema": json_schema},
+            )
+            if is_pydantic:
+                parser = PydanticOutputParser(pydantic_object=schema)  # type: ignore[type-var]
+            else:
+                parser = JsonOutputParser()
+        else:
+            raise ValueError(f"unknown method {method!r}; use 'json_schema', 'function_calling' or 'json_mode'")
+        if not include_raw:
+            return llm | parser
+        parser_assign = RunnablePassthrough.assign(parsed=itemgetter("raw") | parser, parsing_error=lambda _: None)
+        parser_none = RunnablePassthrough.assign(parsed=lambda _: None)
+        parser_with_fallback = parser_assign.with_fallbacks([parser_none], exception_key="parsing_error")
+        return RunnableMap(raw=llm) | parser_with_fallback
+
+    def _response_format(self, json_schema: dict[str, Any] | None, name: str) -> dict[str, Any]:
+        if json_schema is None:
+            # json_mode: TGI needs a schema with properties; any object is accepted.
+            if self._uses_openai_shape():
+                return {"type": "json_object"}
+            return {"type": "json_object", "value": {"type": "object", "properties": {}}}
+        if self._uses_openai_shape():
+            return {
+                "type": "json_schema",
+                "json_schema": {"name": name, "schema": json_schema, "strict": True},
+            }
+        return {"type": "json_object", "value": json_schema}
+
+
+class _ChatStream:
+    """Turns chat-completion chunks into LangChain chunks: stop enforcement, finish and usage bookkeeping."""
+
+    def __init__(self, chat: ChatHuggingFace, settings: Mapping[str, Any]) -> None:
+        self.chat = chat
+        self.filter = StopSequenceFilter(settings.get("stop"))
+        self.done = False
+        self.saw_finish = False
+        self.saw_done = False
+        self.saw_tool_calls = False
+        self.saw_any = False
+        self.partial: list[str] = []
+
+    def feed(self, payload: Any) -> Iterator[ChatGenerationChunk]:
+        if payload is DONE:
+            self.saw_done = True
+            self.done = True
+            return
+        if not isinstance(payload, Mapping):
+            raise errors.StreamParseError(f"unexpected stream chunk: {str(payload)[:200]!r}")
+        if payload.get("error") is not None:
+            raise error_from_event(payload, "")
+        chunk = chunk_from_chat_chunk(payload)
+        if chunk is None:
+            return
+        self.saw_any = True
+        if chunk.tool_call_chunks:
+            self.saw_tool_calls = True
+        if self.filter.stopped:
+            # Stop already matched: only usage may still matter.
+            if chunk.usage_metadata:
+                yield ChatGenerationChunk(message=AIMessageChunk(content="", usage_metadata=chunk.usage_metadata))
+            return
+        if isinstance(chunk.content, str) and chunk.content:
+            chunk.content = self.filter.feed(chunk.content)
+            self.partial.append(chunk.content)
+        if chunk.response_metadata.get("finish_reason"):
+            self.saw_finish = True
+            chunk.content = (chunk.content or "") + self.filter.flush()
+            chunk.response_metadata["model_name"] = self._model_name(chunk.response_metadata.get("model_name"))
+            chunk.response_metadata["model_provider"] = "huggingface"
+        if self.filter.stopped:
+            chunk.response_metadata["finish_reason"] = "stop"
+            chunk.response_metadata["model_name"] = self._model_name(chunk.response_metadata.get("model_name"))
+            self.saw_finish = True
+        if (
+            chunk.content
+            or chunk.tool_call_chunks
+            or chunk.usage_metadata
+            or chunk.response_metadata
+            or chunk.additional_kwargs
+        ):
+            yield ChatGenerationChunk(message=chunk)
+
+    def _model_name(self, name: str | None) -> str | None:
+        if name in (None, "", "tgi", "dummy"):
+            return self.chat.model_id
+        return name
+
+    def finish(self) -> Iterator[ChatGenerationChunk]:
+        if not self.saw_done and not self.saw_finish and not self.filter.stopped:
+            raise errors.IncompleteGenerationError(
+                "the chat stream ended before the server finished it (no finish_reason and no [DONE])",
+                partial_text="".join(self.partial),
+            )
+        tail = self.filter.flush() if not self.filter.stopped else ""
+        if tail or not self.saw_finish:
+            metadata: dict[str, Any] = {}
+            if not self.saw_finish:
+                # TGI >= 3.2 tool streams carry no finish_reason.
+                metadata = {
+                    "finish_reason": "tool_calls" if self.saw_tool_calls else "stop",
+                    "model_name": self.chat.model_id,
+                    "model_provider": "huggingface",
+                }
+            yield ChatGenerationChunk(message=AIMessageChunk(content=tail, response_metadata=metadata))
