@@ -30,9 +30,7 @@ _MAX_NODES = 100_000
 
 
 class _Inliner:
-    def __init__(
-        self, root: Mapping[str, Any], on_recursion: Literal["keep", "raise"], max_nodes: int
-    ) -> None:
+    def __init__(self, root: Mapping[str, Any], on_recursion: Literal["keep", "raise"], max_nodes: int) -> None:
         self.root = root
         self.on_recursion = on_recursion
         self.max_nodes = max_nodes
@@ -148,9 +146,7 @@ def inline_refs(
                 kept.setdefault(parts[0], {})[unquote(parts[1])] = definition
     for key, definitions in kept.items():
         result[key] = {
-            name: definitions[name]
-            for name in cast("Mapping[str, Any]", schema.get(key, {}))
-            if name in definitions
+            name: definitions[name] for name in cast("Mapping[str, Any]", schema.get(key, {})) if name in definitions
         }
     return cast("dict[str, Any]", result)
 
@@ -188,8 +184,7 @@ def schema_from(schema: Mapping[str, Any] | type, *, name: str | None = None) ->
         result = _schema_from_dict(schema)
     else:
         msg = (
-            f"Unsupported schema {schema!r}: expected a Pydantic model class, a TypedDict class "
-            "or a JSON-schema dict."
+            f"Unsupported schema {schema!r}: expected a Pydantic model class, a TypedDict class or a JSON-schema dict."
         )
         raise ValueError(msg)
     result = inline_refs(result)
@@ -207,8 +202,6 @@ def _schema_from_dict(schema: Mapping[str, Any]) -> dict[str, Any]:
         if isinstance(schema.get("description"), str):
             result.setdefault("description", schema["description"])
         return result
-    if isinstance(schema.get("name"), str) and (
-        "parameters" in schema or "description" in schema or len(schema) == 1
-    ):
+    if isinstance(schema.get("name"), str) and ("parameters" in schema or "description" in schema or len(schema) == 1):
         return convert_to_json_schema(dict(schema))
     return dict(schema)

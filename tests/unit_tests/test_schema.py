@@ -99,9 +99,7 @@ def test_inline_refs_supports_legacy_definitions_key() -> None:
 
 
 def test_inline_refs_resolves_arbitrary_local_json_pointers() -> None:
-    schema = {
-        "properties": {"a": {"type": "string", "maxLength": 3}, "b": {"$ref": "#/properties/a"}}
-    }
+    schema = {"properties": {"a": {"type": "string", "maxLength": 3}, "b": {"$ref": "#/properties/a"}}}
     assert inline_refs(schema)["properties"]["b"] == {"type": "string", "maxLength": 3}
 
 
@@ -175,9 +173,7 @@ def test_inline_refs_does_not_modify_its_input() -> None:
 
 def test_inline_refs_bounds_exponential_expansion() -> None:
     defs = {
-        f"D{i}": {
-            "properties": {"a": {"$ref": f"#/$defs/D{i + 1}"}, "b": {"$ref": f"#/$defs/D{i + 1}"}}
-        }
+        f"D{i}": {"properties": {"a": {"$ref": f"#/$defs/D{i + 1}"}, "b": {"$ref": f"#/$defs/D{i + 1}"}}}
         for i in range(30)
     }
     defs["D30"] = {"type": "string"}

@@ -201,17 +201,13 @@ _cuts = st.lists(st.integers(min_value=0, max_value=40), max_size=12)
 
 @settings(max_examples=400, deadline=None)
 @given(text=_texts, stops=_stops, cuts=_cuts)
-def test_filter_output_equals_truncate_for_any_chunking(
-    text: str, stops: list[str], cuts: list[int]
-) -> None:
+def test_filter_output_equals_truncate_for_any_chunking(text: str, stops: list[str], cuts: list[int]) -> None:
     assert run_filter(split_at(text, cuts), stops) == truncate_at_stop(text, stops)
 
 
 @settings(max_examples=150, deadline=None)
 @given(text=st.text(max_size=60), stops=st.lists(st.text(max_size=4), max_size=3), cuts=_cuts)
-def test_filter_equals_truncate_for_arbitrary_unicode(
-    text: str, stops: list[str], cuts: list[int]
-) -> None:
+def test_filter_equals_truncate_for_arbitrary_unicode(text: str, stops: list[str], cuts: list[int]) -> None:
     assert run_filter(split_at(text, cuts), stops) == truncate_at_stop(text, stops)
 
 
