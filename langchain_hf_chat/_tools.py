@@ -31,6 +31,7 @@ from langchain_hf_chat._schema import inline_refs
 
 __all__ = [
     "MAX_JSON_DEPTH",
+    "MAX_TOOL_CALLS",
     "NO_TOOL_NAME",
     "TOOL_CALL_PARSERS",
     "ParsedToolCalls",
@@ -50,8 +51,12 @@ NO_TOOL_NAME = "no_tool"
 MAX_JSON_DEPTH = 64
 """Deepest JSON nesting accepted in model output; deeper input is treated as malformed."""
 
+MAX_TOOL_CALLS = 128
+"""Most tool calls (valid and invalid together) kept from one generated text."""
+
 _TOOL_NAME = re.compile(r"[A-Za-z0-9_-]{1,64}")
 _JSON_DECODER = json.JSONDecoder()
+_SPACE = re.compile(r"\s*")
 # End-of-turn markers some servers leave after a tool call (TGI 2.1-3.1 tool streams do).
 _TRAILING_SPECIAL_TOKENS = re.compile(r"(?:\s*(?:<\|[A-Za-z0-9_]{1,32}\|>|</s>|<eos>|\[/?[A-Z_]{1,16}\]))*\s*")
 _NAME_SNIFF = re.compile(r'"(?:name|_name)"\s*:\s*"([^"\\]{1,64})"')
@@ -367,9 +372,8 @@ def _loads(text: str) -> Any:
 
 
 def _skip_space(text: str, pos: int) -> int:
-    while pos < len(text) and text[pos].isspace():
-        pos += 1
-    return pos
+    match = _SPACE.match(text, pos)
+    return match.end() if match else pos
 
 
 def _dump(value: Any) -> str:
@@ -759,8 +763,9 @@ def parse_tool_calls(
     The first format that recognises the text wins. Text without tool calls comes back
     untouched. Malformed calls in a recognised wrapper, and calls to tools not in
     ``tool_names`` (when given), become ``invalid_tool_calls``. Text longer than ``max_chars``
-    is not parsed (an invalid call says so if it looked like a tool call). Never raises for any
-    input text; ``ValueError`` only for an unknown format name.
+    is not parsed (an invalid call says so if it looked like a tool call), and at most
+    `MAX_TOOL_CALLS` calls are kept. Never raises for any input text; ``ValueError`` only for an
+    unknown format name.
 
     Example:
         >>> parsed = parse_tool_calls(
@@ -788,13 +793,26 @@ def parse_tool_calls(
     for name in names:
         parsed = TOOL_CALL_PARSERS[name](text)
         if parsed is not None:
-            return _check_names(parsed, tool_names)
+            return _check_names(_bound_calls(parsed), tool_names)
     return ParsedToolCalls(content=text)
+
+
+def _bound_calls(parsed: ParsedToolCalls) -> ParsedToolCalls:
+    total = len(parsed.tool_calls) + len(parsed.invalid_tool_calls)
+    if total <= MAX_TOOL_CALLS:
+        return parsed
+    parsed.tool_calls = parsed.tool_calls[:MAX_TOOL_CALLS]
+    parsed.invalid_tool_calls = parsed.invalid_tool_calls[: max(MAX_TOOL_CALLS - len(parsed.tool_calls), 0)]
+    error = f"{total - MAX_TOOL_CALLS} more tool calls over the {MAX_TOOL_CALLS} limit were dropped"
+    parsed.invalid_tool_calls.append(invalid_tool_call(id=new_tool_call_id(), error=error))
+    return parsed
 
 
 def _check_names(parsed: ParsedToolCalls, tool_names: Collection[str] | None) -> ParsedToolCalls:
     if tool_names is None:
         return parsed
+    if isinstance(tool_names, str):
+        tool_names = [tool_names]
     allowed = set(tool_names)
     kept: list[ToolCall] = []
     for call in parsed.tool_calls:

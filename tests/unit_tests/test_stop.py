@@ -199,7 +199,7 @@ _stops = st.lists(st.text(alphabet=_ALPHABET, max_size=5), max_size=4)
 _cuts = st.lists(st.integers(min_value=0, max_value=40), max_size=12)
 
 
-@settings(max_examples=400, deadline=None)
+@settings(max_examples=250, deadline=None)
 @given(text=_texts, stops=_stops, cuts=_cuts)
 def test_filter_output_equals_truncate_for_any_chunking(text: str, stops: list[str], cuts: list[int]) -> None:
     assert run_filter(split_at(text, cuts), stops) == truncate_at_stop(text, stops)

@@ -15,6 +15,7 @@ from pydantic import BaseModel, Field
 
 from langchain_hf_chat import _schema, _stop, _tools
 from langchain_hf_chat._tools import (
+    MAX_TOOL_CALLS,
     NO_TOOL_NAME,
     TOOL_CALL_PARSERS,
     ParsedToolCalls,
@@ -575,6 +576,19 @@ def test_huge_integer_is_invalid_not_a_crash() -> None:
     assert len(parse_tool_calls(text).invalid_tool_calls) == 1
 
 
+def test_number_of_calls_is_bounded() -> None:
+    block = '<tool_call>{"name": "a", "arguments": {}}</tool_call>'
+    parsed = parse_tool_calls(block * (MAX_TOOL_CALLS + 10))
+    assert len(parsed.tool_calls) == MAX_TOOL_CALLS
+    (dropped,) = parsed.invalid_tool_calls
+    assert "10 more tool calls" in (dropped["error"] or "")
+
+
+def test_tool_names_given_as_a_single_string_mean_that_one_tool() -> None:
+    text = '<tool_call>{"name": "sea", "arguments": {}}</tool_call>'
+    assert parse_tool_calls(text, tool_names="search").tool_calls == []
+
+
 def test_many_unclosed_fences_are_handled_quickly() -> None:
     parsed = parse_tool_calls("```json\n{" * 20_000)
     assert parsed.tool_calls == []
@@ -615,7 +629,7 @@ _FRAGMENTS = st.sampled_from(
 _hostile_texts = st.one_of(st.text(max_size=200), st.lists(_FRAGMENTS, max_size=30).map("".join))
 
 
-@settings(max_examples=400, deadline=None)
+@settings(max_examples=250, deadline=None)
 @given(text=_hostile_texts)
 def test_any_text_gives_parsed_tool_calls_never_an_exception(text: str) -> None:
     parsed = parse_tool_calls(text, tool_names=["a"])
@@ -737,7 +751,7 @@ _json_values = st.recursive(
 )
 
 
-@settings(max_examples=300, deadline=None)
+@settings(max_examples=200, deadline=None)
 @given(raw=_json_values | st.text(max_size=50))
 def test_wire_any_value_gives_calls_or_invalid_calls_never_an_exception(raw: Any) -> None:
     calls, invalid = parse_wire_tool_calls(raw)
