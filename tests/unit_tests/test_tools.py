@@ -399,6 +399,11 @@ def test_mistral_name_args_form_repeated() -> None:
     ]
 
 
+def test_mistral_name_form_without_args_token() -> None:
+    # v11+ output decoded with special tokens skipped loses "[ARGS]".
+    assert only_call(parse_tool_calls('[TOOL_CALLS]get_weather{"city": "Paris"}')) == ("get_weather", {"city": "Paris"})
+
+
 def test_mistral_name_args_form_with_call_id() -> None:
     text = '[TOOL_CALLS]search[CALL_ID]abc123XYZ[ARGS]{"query": "x"}'
     (call,) = parse_tool_calls(text).tool_calls
