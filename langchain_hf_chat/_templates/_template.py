@@ -27,8 +27,10 @@ from langchain_hf_chat._templates._sandbox import (
 )
 from langchain_hf_chat.errors import TemplateError
 
+# Renders of identical inputs are memoised per template (a small, bounded cache).
 _MEMO_ENTRIES = 256
-_MEMO_MAX_CHARS = 1_000_000
+_MEMO_MAX_CHARS = 200_000
+_MEMO_TOTAL_CHARS = 4_000_000
 
 
 class ChatTemplate:
@@ -54,6 +56,7 @@ class ChatTemplate:
         "_compiled",
         "_globals",
         "_memo",
+        "_memo_chars",
         "_memo_lock",
         "_system_role",
         "bos_token",
@@ -104,6 +107,7 @@ class ChatTemplate:
         # Rendering is a pure function of the inputs unless the template reads the clock.
         pure = "strftime_now" not in self._compiled.variables
         self._memo: dict[Any, str] | None = {} if pure else None
+        self._memo_chars = 0
         self._memo_lock = threading.Lock()
 
     @classmethod
@@ -246,9 +250,14 @@ class ChatTemplate:
             _BUDGET.reset(token)
         if key is not None and self._memo is not None and len(rendered) <= _MEMO_MAX_CHARS:
             with self._memo_lock:
-                if len(self._memo) >= _MEMO_ENTRIES:
-                    self._memo.pop(next(iter(self._memo)))
-                self._memo[key] = rendered
+                # Oldest first; the prompt's size stands in for the inputs the key holds on to.
+                while self._memo and (
+                    len(self._memo) >= _MEMO_ENTRIES or self._memo_chars + len(rendered) > _MEMO_TOTAL_CHARS
+                ):
+                    self._memo_chars -= len(self._memo.pop(next(iter(self._memo))))
+                if key not in self._memo:
+                    self._memo[key] = rendered
+                    self._memo_chars += len(rendered)
         return rendered
 
     def _render(

@@ -231,6 +231,15 @@ def test_repeated_renders_return_the_same_prompt_without_touching_inputs() -> No
     assert json.dumps(messages) == snapshot
 
 
+def test_the_render_memo_is_bounded_and_skips_clock_reading_templates() -> None:
+    template = ChatTemplate.from_string(ZEPHYR, eos_token="</s>")
+    for i in range(300):
+        template.render([{"role": "user", "content": f"message {i}"}])
+    assert template._memo is not None
+    assert len(template._memo) <= 256
+    assert ChatTemplate.from_string("{{ strftime_now('%Y') }}")._memo is None
+
+
 def test_values_that_render_differently_are_not_confused_by_the_memo() -> None:
     template = ChatTemplate.from_string("{{ messages[0].content }}")
     rendered = [template.render([{"role": "user", "content": v}]) for v in (1, 1.0, True)]
