@@ -34,7 +34,7 @@ def _usage(result: TextResult) -> UsageMetadata | None:
         return None
     prompt = result.prompt_tokens or 0
     completion = result.generated_tokens or 0
-    return UsageMetadata(input_tokens=prompt, output_tokens=completion, total_tokens=prompt + completion)
+    return {"input_tokens": prompt, "output_tokens": completion, "total_tokens": prompt + completion}
 
 
 class TextModeRunner:
@@ -60,6 +60,10 @@ class TextModeRunner:
         chat = self.chat
         llm_tokenizer = getattr(chat.llm, "tokenizer", None) if chat.tokenizer is None else chat.tokenizer
         token = getattr(chat.llm, "huggingfacehub_api_token", None)
+        if chat.chat_template is not None:
+            return ChatTemplate.from_string(
+                chat.chat_template, bos_token=chat.bos_token or "", eos_token=chat.eos_token or ""
+            )
         try:
             return load_chat_template(
                 chat_template=chat.chat_template,

@@ -218,7 +218,7 @@ def usage_from(usage: Mapping[str, Any] | None) -> UsageMetadata | None:
     prompt = int(usage.get("prompt_tokens") or 0)
     completion = int(usage.get("completion_tokens") or 0)
     total = int(usage.get("total_tokens") or prompt + completion)
-    return UsageMetadata(input_tokens=prompt, output_tokens=completion, total_tokens=total)
+    return {"input_tokens": prompt, "output_tokens": completion, "total_tokens": total}
 
 
 def message_from_chat_response(data: Mapping[str, Any]) -> AIMessage:

@@ -79,7 +79,7 @@ class RetryPolicy:
         """Seconds to wait before retry number ``attempt`` (1-based)."""
         if hint is not None and hint >= 0:
             return min(hint, self.max_wait)
-        base = min(self.initial_backoff * (2 ** (attempt - 1)), self.max_backoff)
+        base = min(self.initial_backoff * float(2 ** (attempt - 1)), self.max_backoff)
         return min(base * (1 + random.uniform(0, self.jitter)), self.max_wait)  # noqa: S311
 
 

@@ -132,6 +132,10 @@ class ChatHuggingFace(BaseChatModel):
     """``"auto"``, ``"chat"`` (server-side template) or ``"text"`` (client-side template)."""
     chat_template: str | None = None
     """A chat template (Jinja source) to use instead of the model's."""
+    bos_token: str | None = None
+    """``bos_token`` for an explicit ``chat_template``."""
+    eos_token: str | None = None
+    """``eos_token`` for an explicit ``chat_template``."""
     tokenizer: Any = None
     """A ``transformers`` tokenizer whose chat template to use."""
     template_path: str | None = None
@@ -437,7 +441,8 @@ class ChatHuggingFace(BaseChatModel):
         if message.response_metadata.get("model_name") in (None, "", "tgi", "dummy"):
             message.response_metadata["model_name"] = self.model_id
         message.response_metadata.setdefault("model_provider", "huggingface")
-        return ChatResult(generations=[ChatGeneration(message=message)], llm_output={"model_name": self.model_id})
+        model_name = message.response_metadata["model_name"]
+        return ChatResult(generations=[ChatGeneration(message=message)], llm_output={"model_name": model_name})
 
     # -- stream ---------------------------------------------------------------------------------------------
 
@@ -584,7 +589,7 @@ class ChatHuggingFace(BaseChatModel):
                 ls_structured_output_format={"kwargs": {"method": method}, "schema": json_schema},
             )
             if is_pydantic:
-                parser = PydanticOutputParser(pydantic_object=schema)  # type: ignore[type-var]
+                parser = PydanticOutputParser(pydantic_object=schema)  # type: ignore[arg-type]
             else:
                 parser = JsonOutputParser()
         else:
@@ -648,7 +653,7 @@ class _ChatStream:
             self.partial.append(chunk.content)
         if chunk.response_metadata.get("finish_reason"):
             self.saw_finish = True
-            chunk.content = (chunk.content or "") + self.filter.flush()
+            chunk.content = str(chunk.content or "") + self.filter.flush()
             chunk.response_metadata["model_name"] = self._model_name(chunk.response_metadata.get("model_name"))
             chunk.response_metadata["model_provider"] = "huggingface"
         if self.filter.stopped:

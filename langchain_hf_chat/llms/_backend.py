@@ -229,7 +229,7 @@ class RemoteBackend:
                 if event.final is not None:
                     return
         finally:
-            await agen.aclose()
+            await agen.aclose()  # type: ignore[attr-defined]
         raise _incomplete(url, "".join(parts))
 
     # -- chat completions ----------------------------------------------------------------------------------

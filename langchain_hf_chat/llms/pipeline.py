@@ -344,7 +344,7 @@ class HuggingFacePipeline(BaseHuggingFaceLLM):
         else:
             tokenizer = AutoTokenizer.from_pretrained(self.model_id)
             model = AutoModelForCausalLM.from_pretrained(self.model_id, **kwargs)
-        model.eval()
+        model.eval()  # type: ignore[no-untyped-call]
         return model, tokenizer
 
     def _generate(
