@@ -162,9 +162,9 @@ class ServerError(HuggingFaceError):
     """Any other server-side failure (5xx)."""
 
 
-class ConnectionError(HuggingFaceError, builtins.ConnectionError):  # noqa: A001
+class ConnectionError(HuggingFaceError, builtins.ConnectionError):
     """The server could not be reached (refused, reset before any response, DNS)."""
 
 
-class TimeoutError(HuggingFaceError, builtins.TimeoutError):  # noqa: A001
+class TimeoutError(HuggingFaceError, builtins.TimeoutError):
     """The server did not answer in time (connect or read timeout)."""
