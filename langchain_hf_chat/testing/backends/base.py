@@ -92,6 +92,19 @@ class Backend(abc.ABC):
     model_id: str = "tgi-test/scripted"
     max_input_tokens: int = 8191
     max_total_tokens: int = 8192
+    #: Hub ``pipeline_tag`` (``/info`` ``model_pipeline_tag``). ``POST /`` defaults ``return_full_text`` to
+    #: true when it is ``"text-generation"`` or ``None`` (unknown), as TGI does.
+    model_pipeline_tag: str | None = "text-generation"
+    #: ``/info`` ``model_sha``.
+    model_sha: str | None = None
+
+    def template_uses_tools(self) -> bool:
+        """Whether the chat template reads the ``tools`` variable.
+
+        TGI appends the tools JSON and the tool prompt to the last message when the template does not use
+        ``tools``, and only the tool prompt when it does. Defaults to ``False``.
+        """
+        return False
 
     @abc.abstractmethod
     def tokenize(self, text: str) -> list[tuple[int, str, int, int]]:
