@@ -34,7 +34,7 @@ class SSEResponse(Response):
         headers: Mapping[str, str] | None = None,
         space: bool = True,
     ) -> None:
-        super().__init__(b"", headers={**SSE_HEADERS, **(headers or {})}, media_type="text/event-stream")
+        super().__init__(b"", headers={"content-type": "text/event-stream", **SSE_HEADERS, **(headers or {})})
         # Starlette sets a content-length for the empty body; a stream must be chunked.
         self.raw_headers = [(k, v) for k, v in self.raw_headers if k != b"content-length"]
         self.items = items
