@@ -105,7 +105,7 @@ def test_generate_stream_frames_events_without_done(client: httpx.Client, backen
     assert response.text.endswith("}\n\n")
     events = sse(response.text)
     assert [e["index"] for e in events] == [1, 2, 3]
-    assert [list(e) for e in events][0] == ["index", "token", "generated_text", "details"]
+    assert list(events[0]) == ["index", "token", "generated_text", "details"]
     assert events[0]["generated_text"] is None and events[0]["details"] is None
     assert events[-1]["generated_text"] == "Deep learning"
     assert events[-1]["token"] == {"id": 2, "text": "</s>", "logprob": events[-1]["token"]["logprob"], "special": True}
