@@ -62,7 +62,7 @@ def test_invalid_json_is_400_text(client: httpx.Client, body: bytes, message: st
         ),
         (
             b'{"inputs": "x", "parameters": {"stop": "end"}}',
-            'parameters.stop: invalid type: string "end", expected a sequence at line 1 column 45',
+            'parameters.stop: invalid type: string "end", expected a sequence at line 1 column 44',
         ),
         (
             b'{"inputs": "x", "parameters": {"do_sample": null}}',
@@ -206,7 +206,8 @@ def test_stream_validation_errors_are_events_after_200(client: httpx.Client) -> 
     response = client.post("/generate_stream", json={"inputs": "x", "parameters": {"temperature": -1}})
     assert response.status_code == 200
     assert response.text == (
-        'data: {"error":"Input validation error: `temperature` must be strictly positive","error_type":"validation"}\n\n'
+        'data: {"error":"Input validation error: `temperature` must be strictly positive",'
+        '"error_type":"validation"}\n\n'
     )
 
 
