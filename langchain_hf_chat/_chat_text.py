@@ -57,26 +57,34 @@ class TextModeRunner:
         return self._template
 
     def _load_template(self) -> ChatTemplate | None:
+        """Explicit template, tokenizer, local path; then the HF cache (no network), the server's own
+        template (TGI ``/chat_tokenize``), and only then a download from the Hub."""
         chat = self.chat
-        llm_tokenizer = getattr(chat.llm, "tokenizer", None) if chat.tokenizer is None else chat.tokenizer
-        token = getattr(chat.llm, "huggingfacehub_api_token", None)
         if chat.chat_template is not None:
             return ChatTemplate.from_string(
                 chat.chat_template, bos_token=chat.bos_token or "", eos_token=chat.eos_token or ""
             )
-        try:
-            return load_chat_template(
-                chat_template=chat.chat_template,
-                tokenizer=llm_tokenizer,
-                path=chat.template_path or getattr(chat.llm, "template_path", None),
-                repo_id=None if (chat.chat_template or llm_tokenizer or chat.template_path) else chat.model_id,
-                token=token.get_secret_value() if token is not None else None,
+        tokenizer = chat.tokenizer if chat.tokenizer is not None else getattr(chat.llm, "tokenizer", None)
+        path = chat.template_path or getattr(chat.llm, "template_path", None)
+        if tokenizer is not None or path is not None:
+            return load_chat_template(tokenizer=tokenizer, path=path)
+        model_id = chat.model_id
+        token_secret = getattr(chat.llm, "huggingfacehub_api_token", None)
+        token = token_secret.get_secret_value() if token_secret is not None else None
+        if model_id:
+            try:
+                return load_chat_template(repo_id=model_id, token=token, local_files_only=True)
+            except errors.TemplateError:
+                pass
+        if self._server_can_render():
+            self._remote_render = True
+            return None
+        if not model_id:
+            raise errors.TemplateError(
+                "no chat template: pass chat_template=, tokenizer= or template_path=, or a model_id whose "
+                "template is on the Hugging Face Hub"
             )
-        except errors.TemplateError:
-            if self._server_can_render():
-                self._remote_render = True
-                return None
-            raise
+        return load_chat_template(repo_id=model_id, token=token)
 
     def _server_can_render(self) -> bool:
         backend = getattr(self.chat.llm, "backend", None)
