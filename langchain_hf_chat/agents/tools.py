@@ -16,8 +16,8 @@ Model output is untrusted, so the calculator never hands its input to ``eval``: 
 only then is it evaluated by ``numexpr``.
 """
 
-from __future__ import annotations
-
+# No `from __future__ import annotations`: the tools' signatures are rendered into the agent's prompt, and
+# string annotations would read `query: 'str'` there.
 import ast
 import json
 import math
@@ -307,7 +307,7 @@ class _Index:
     document_frequency: Counter[str]
 
     @classmethod
-    def build(cls, entries: Sequence[dict[str, str]]) -> _Index:
+    def build(cls, entries: Sequence[dict[str, str]]) -> "_Index":
         titles = tuple(entry["title"] for entry in entries)
         texts = tuple(entry["text"] for entry in entries)
         term_counts = tuple(Counter(_tokens(f"{title} {text}")) for title, text in zip(titles, texts, strict=True))
