@@ -34,6 +34,7 @@ from langchain_hf_chat.testing._wire import (
     Generation,
     SSEItem,
     chat_logprobs_json,
+    error_item,
     json_response,
     timing_headers,
     usage_json,
@@ -167,13 +168,15 @@ class _Chat:
         return chunk
 
     def error_item(self, error: InferError) -> SSEItem:
-        return _stream_error(self.ctx, error)
+        return _stream_error(self.ctx, self.request, error)
 
 
-def _stream_error(ctx: Context, error: InferError) -> SSEItem:
-    if ctx.config.version.openai_stream_errors:
-        return SSEItem.of({"error": {"message": error.message, "http_status_code": 422}}, "error")
-    return SSEItem.of(error.envelope(), "error")
+def _stream_error(ctx: Context, request: Request, error: InferError) -> SSEItem:
+    fault = fault_of(request)
+    flavour = fault.error_flavour if fault is not None else "auto"
+    if flavour == "auto":
+        return error_item(error, openai=ctx.config.version.openai_stream_errors)
+    return error_item(error, openai=flavour == "openai")
 
 
 async def chat_completions(ctx: Context, request: Request) -> Response:
@@ -424,7 +427,7 @@ async def _completion_stream(chat: _Chat, prompts: list[str], params: RequestPar
             async for item in _one_completion_stream(chat, index, text, params):
                 await queue.put(item)
         except InferError as exc:
-            await queue.put(_stream_error(chat.ctx, exc))
+            await queue.put(_stream_error(chat.ctx, chat.request, exc))
         finally:
             await queue.put(None)
 

@@ -201,6 +201,13 @@ class SSEItem:
 DONE = SSEItem("done", "[DONE]")
 
 
+def error_item(error: InferError, *, openai: bool) -> SSEItem:
+    """An in-stream error in one of README §5.2's two flavours."""
+    if openai:
+        return SSEItem.of({"error": {"message": error.message, "http_status_code": 422}}, "error")
+    return SSEItem.of(error.envelope(), "error")
+
+
 def frame(
     data: str,
     *,

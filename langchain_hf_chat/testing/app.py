@@ -37,6 +37,7 @@ from langchain_hf_chat.testing._wire import (
     best_of_sequence_json,
     details_json,
     empty_response,
+    error_item,
     error_response,
     json_response,
     stream_event_json,
@@ -173,7 +174,7 @@ def _generate_stream(ctx: Context, request: Request, inputs: str, params: Reques
                     )
                 ctx.state.count("success")
         except InferError as exc:
-            yield SSEItem.of(exc.envelope(), "error")
+            yield error_item(exc, openai=fault is not None and fault.error_flavour == "openai")
 
     return SSEResponse(
         items(),
@@ -355,6 +356,9 @@ def build_app(state: ServerState) -> Any:
         route("/ping", health, ["GET"], protected=False),
         route("/metrics", metrics, ["GET"], protected=False),
         route("/v1/models", models, ["GET"], protected=False),
+        # The Inference Providers router's hf-inference text route: the compat route under a model path,
+        # so HuggingFaceHub / HuggingFaceEndpoint(repo_id=..., router_url=server.url) work offline.
+        route("/hf-inference/models/{model_id:path}", compat, ["POST"], protected=True),
     ]
     app = Starlette(
         routes=routes,

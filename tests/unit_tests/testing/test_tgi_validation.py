@@ -237,7 +237,7 @@ def test_chat_temperature_zero_is_greedy_and_presence_penalty_maps_to_repetition
 def test_overload_when_no_permit_is_free(sse: Any) -> None:
     backend = ScriptedBackend()
     with TGIServer(backend=backend, max_concurrent_requests=1) as server:
-        backend.queue_reply("slow reply", delay=0.3)
+        backend.queue_reply("slow reply", delay=0.1)
         with httpx.Client(base_url=server.url) as c, c.stream("POST", "/generate_stream", json={"inputs": "x"}) as held:
             lines = held.iter_lines()  # keep a reference: closing the iterator closes the connection
             assert next(lines).startswith("data: ")
