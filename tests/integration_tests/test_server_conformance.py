@@ -193,7 +193,7 @@ def test_hub_chat_errors_are_http_errors(hub: InferenceClient, server: TGIServer
 
 def test_hub_sees_an_abrupt_disconnect(hub: InferenceClient, server: TGIServer) -> None:
     server.inject(Fault.disconnect(after=1))
-    with pytest.raises(Exception) as raised:  # noqa: PT011 - httpx2's class, not httpx's
+    with pytest.raises(Exception) as raised:
         list(hub.text_generation("x", stream=True))
     assert type(raised.value).__name__ == "RemoteProtocolError"
 
