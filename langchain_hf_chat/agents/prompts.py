@@ -13,7 +13,8 @@ from langchain_core.prompts import ChatPromptTemplate
 
 __all__ = ["REACT_JSON_HUMAN_MESSAGE", "REACT_JSON_PROMPT", "REACT_JSON_SYSTEM_MESSAGE"]
 
-# Template text: ``{{``/``}}`` render as literal braces around the example $JSON_BLOB.
+# Verbatim system message of hub prompt hwchase17/react-json (LangChain Hub, owner hwchase17); as a template,
+# ``{{``/``}}`` render as the literal braces around the example $JSON_BLOB.
 REACT_JSON_SYSTEM_MESSAGE = """Answer the following questions as best you can. You have access to the following tools:
 
 {tools}
