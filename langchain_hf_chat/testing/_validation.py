@@ -384,7 +384,9 @@ def validate(
         raise validation_error(f"tokenizer error {exc}") from exc
     input_length = len(tokens)
     if params.truncate is not None and params.truncate < input_length:
-        inputs = inputs[tokens[input_length - params.truncate][2] :] if tokens else inputs
+        # TGI truncates on the left; token offsets are byte offsets.
+        start = tokens[input_length - params.truncate][2]
+        inputs = inputs.encode("utf-8")[start:].decode("utf-8", errors="ignore")
         input_length = params.truncate
     if params.max_new_tokens is not None:
         max_new_tokens = params.max_new_tokens

@@ -247,3 +247,14 @@ def test_overload_when_no_permit_is_free(sse: Any) -> None:
     assert overloaded.json() == {"error": "Model is overloaded", "error_type": "overloaded"}
     assert "retry-after" not in overloaded.headers
     assert streamed == [{"error": "Model is overloaded", "error_type": "overloaded"}]
+
+
+def test_truncate_keeps_the_last_tokens(client: httpx.Client, backend: ScriptedBackend) -> None:
+    seen: list[str] = []
+    backend.responder = lambda request: seen.append(request.inputs) or None
+    try:
+        response = client.post("/generate", json={"inputs": "héllo wörld again", "parameters": {"truncate": 2}})
+    finally:
+        backend.responder = None
+    assert response.status_code == 200
+    assert seen == [" wörld again"]
