@@ -34,7 +34,12 @@ def _usage(result: TextResult) -> UsageMetadata | None:
         return None
     prompt = result.prompt_tokens or 0
     completion = result.generated_tokens or 0
-    return {"input_tokens": prompt, "output_tokens": completion, "total_tokens": prompt + completion}
+    metadata: UsageMetadata = {  # type: ignore[typeddict-item]  # the details keys are NotRequired
+        "input_tokens": prompt,
+        "output_tokens": completion,
+        "total_tokens": prompt + completion,
+    }
+    return metadata
 
 
 class TextModeRunner:
@@ -57,8 +62,11 @@ class TextModeRunner:
         return self._template
 
     def _load_template(self) -> ChatTemplate | None:
-        """Explicit template, tokenizer, local path; then the HF cache (no network), the server's own
-        template (TGI ``/chat_tokenize``), and only then a download from the Hub."""
+        """Find the chat template, touching the network as late as possible.
+
+        Order: explicit template, tokenizer, local path; then the HF cache (no network), the server's own
+        template (TGI ``/chat_tokenize``), and only then a download from the Hub.
+        """
         chat = self.chat
         if chat.chat_template is not None:
             return ChatTemplate.from_string(

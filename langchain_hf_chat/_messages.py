@@ -218,7 +218,8 @@ def usage_from(usage: Mapping[str, Any] | None) -> UsageMetadata | None:
     prompt = int(usage.get("prompt_tokens") or 0)
     completion = int(usage.get("completion_tokens") or 0)
     total = int(usage.get("total_tokens") or prompt + completion)
-    return {"input_tokens": prompt, "output_tokens": completion, "total_tokens": total}
+    metadata: UsageMetadata = {"input_tokens": prompt, "output_tokens": completion, "total_tokens": total}  # type: ignore[typeddict-item]
+    return metadata
 
 
 def message_from_chat_response(data: Mapping[str, Any]) -> AIMessage:
