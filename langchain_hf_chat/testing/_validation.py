@@ -322,11 +322,15 @@ def _check_grammar(grammar: dict[str, Any], limits: Limits) -> dict[str, Any]:
                 raise validation_error(f"grammar is not valid: {serde_syntax_message(exc)}") from exc
         if not isinstance(schema, dict):
             raise validation_error("grammar is not supported")
-    jsonschema: Any = importlib.import_module("jsonschema")  # untyped; imported when first needed
     try:
-        jsonschema.Draft202012Validator.check_schema(schema)
-    except jsonschema.SchemaError as exc:
-        raise validation_error(f"grammar is not valid: {exc.message}") from exc
+        jsonschema: Any = importlib.import_module("jsonschema")  # untyped; optional
+    except ImportError:  # pragma: no cover - without it, only the 'properties' rule is checked
+        jsonschema = None
+    if jsonschema is not None:
+        try:
+            jsonschema.Draft202012Validator.check_schema(schema)
+        except jsonschema.SchemaError as exc:
+            raise validation_error(f"grammar is not valid: {exc.message}") from exc
     if not isinstance(schema, dict) or "properties" not in schema:
         raise validation_error("grammar is not valid: Grammar must have a 'properties' field")
     if kind == "json_schema":
