@@ -233,7 +233,11 @@ class ChatHuggingFace(BaseChatModel):
         settings = self._settings(stop, {k: v for k, v in kwargs.items() if k not in _REQUEST_KEYS})
         params = LangSmithParams(
             ls_provider="huggingface",
-            ls_model_name=self.explicit_model_id or self._resolved_model_id or self._cheap_model_name(),
+            # A per-call ``model`` (an adapter on TGI, another model on the router) is the one the call uses.
+            ls_model_name=kwargs.get("model")
+            or self.explicit_model_id
+            or self._resolved_model_id
+            or self._cheap_model_name(),
             ls_model_type="chat",
         )
         if settings.get("temperature") is not None:
@@ -551,12 +555,16 @@ class ChatHuggingFace(BaseChatModel):
         *,
         method: Literal["function_calling", "json_mode", "json_schema"] = "json_schema",
         include_raw: bool = False,
+        strict: bool | None = None,
         **kwargs: Any,
     ) -> Runnable[LanguageModelInput, dict[str, Any] | Any]:
         """A runnable that returns output matching ``schema`` (Pydantic class, TypedDict or JSON schema).
 
         Methods: ``"json_schema"`` (constrained decoding: ``response_format`` in chat mode, TGI ``grammar`` in
         text mode), ``"function_calling"`` (a forced tool call), ``"json_mode"`` (JSON output, parsed).
+
+        ``strict`` sets ``json_schema.strict`` in OpenAI-shaped ``response_format`` (default ``True``). TGI's
+        grammar always constrains decoding to the schema, so it cannot be relaxed there.
         """
         if kwargs:
             raise ValueError(f"unexpected arguments: {sorted(kwargs)}")
@@ -583,7 +591,9 @@ class ChatHuggingFace(BaseChatModel):
             else:
                 parser = JsonOutputKeyToolsParser(key_name=name, first_tool_only=True)
         elif method in ("json_schema", "json_mode"):
-            response_format = self._response_format(json_schema if method == "json_schema" else None, name)
+            response_format = self._response_format(
+                json_schema if method == "json_schema" else None, name, strict=strict
+            )
             llm = self.bind(
                 response_format=response_format,
                 ls_structured_output_format={"kwargs": {"method": method}, "schema": json_schema},
@@ -601,7 +611,9 @@ class ChatHuggingFace(BaseChatModel):
         parser_with_fallback = parser_assign.with_fallbacks([parser_none], exception_key="parsing_error")
         return RunnableMap(raw=llm) | parser_with_fallback
 
-    def _response_format(self, json_schema: dict[str, Any] | None, name: str) -> dict[str, Any]:
+    def _response_format(
+        self, json_schema: dict[str, Any] | None, name: str, *, strict: bool | None = None
+    ) -> dict[str, Any]:
         if json_schema is None:
             # json_mode: TGI needs a schema with properties; any object is accepted.
             if self._uses_openai_shape():
@@ -610,7 +622,7 @@ class ChatHuggingFace(BaseChatModel):
         if self._uses_openai_shape():
             return {
                 "type": "json_schema",
-                "json_schema": {"name": name, "schema": json_schema, "strict": True},
+                "json_schema": {"name": name, "schema": json_schema, "strict": strict is not False},
             }
         return {"type": "json_object", "value": json_schema}
 
