@@ -136,6 +136,9 @@ class TextModeRunner:
         if tool_choice == "none":
             tools = None
         prompt = self.render(messages, tools=tools)
+        if settings.get("model"):
+            # A per-call model names a LoRA adapter on TGI's text routes, as ``model`` does on its chat route.
+            settings = {**{k: v for k, v in settings.items() if k != "model"}, "adapter_id": settings["model"]}
         wire = getattr(self.chat.llm, "_wire_parameters", None)
         if callable(wire):
             parameters: dict[str, Any] = wire(settings)
@@ -156,7 +159,7 @@ class TextModeRunner:
         text, matched = truncate_at_stop(result.text, settings.get("stop"))
         raw_reason = "stop_sequence" if matched is not None else result.finish_reason
         metadata: dict[str, Any] = {
-            "model_name": self.chat.model_id,
+            "model_name": settings.get("model") or self.chat.model_id,
             "model_provider": "huggingface",
             "finish_reason": normalize_finish_reason(raw_reason),
         }
@@ -186,7 +189,7 @@ class TextModeRunner:
     ) -> AIMessage:
         """Render, generate, parse."""
         prompt, parameters, tools = self._prepare(messages, settings, request)
-        result = self.chat.llm.backend.generate(prompt, parameters)
+        result = self.chat.llm.backend.generate(prompt, parameters, timeout=request.get("timeout"))
         return self._message(result, settings, tools)
 
     async def agenerate(
@@ -197,7 +200,7 @@ class TextModeRunner:
     ) -> AIMessage:
         """Async :meth:`generate`."""
         prompt, parameters, tools = self._prepare(messages, settings, request)
-        result = await self.chat.llm.backend.agenerate(prompt, parameters)
+        result = await self.chat.llm.backend.agenerate(prompt, parameters, timeout=request.get("timeout"))
         return self._message(result, settings, tools)
 
     def stream(
@@ -209,7 +212,7 @@ class TextModeRunner:
         """Stream tokens; with tools bound, the calls are parsed at the end and sent as tool-call chunks."""
         prompt, parameters, tools = self._prepare(messages, settings, request)
         state = _TextStream(self, settings, tools)
-        events = self.chat.llm.backend.stream(prompt, parameters)
+        events = self.chat.llm.backend.stream(prompt, parameters, timeout=request.get("timeout"))
         try:
             for event in events:
                 yield from state.feed(event)
@@ -230,7 +233,7 @@ class TextModeRunner:
         """Async :meth:`stream`."""
         prompt, parameters, tools = self._prepare(messages, settings, request)
         state = _TextStream(self, settings, tools)
-        events = self.chat.llm.backend.astream(prompt, parameters)
+        events = self.chat.llm.backend.astream(prompt, parameters, timeout=request.get("timeout"))
         try:
             async for event in events:
                 for chunk in state.feed(event):
@@ -282,7 +285,7 @@ class _TextStream:
         final = self.final or TextResult(text="".join(self.buffer))
         raw_reason = "stop_sequence" if self.filter.stopped else final.finish_reason
         metadata: dict[str, Any] = {
-            "model_name": self.runner.chat.model_id,
+            "model_name": self.settings.get("model") or self.runner.chat.model_id,
             "model_provider": "huggingface",
             "finish_reason": normalize_finish_reason(raw_reason),
         }

@@ -177,7 +177,9 @@ def schema_from(schema: Mapping[str, Any] | type, *, name: str | None = None) ->
     """
     result: dict[str, Any]
     if isinstance(schema, type) and is_basemodel_subclass(schema):
-        result = cast("type[BaseModel]", schema).model_json_schema()
+        # ``pydantic.v1`` models (still accepted by LangChain) have ``schema()`` instead.
+        model = cast("type[BaseModel]", schema)
+        result = model.model_json_schema() if hasattr(model, "model_json_schema") else model.schema()
     elif isinstance(schema, type) and is_typeddict(schema):
         result = convert_to_json_schema(schema)
     elif isinstance(schema, Mapping):

@@ -74,6 +74,9 @@ class RetryPolicy:
     #: Ceiling on any single wait, including server hints such as ``Retry-After`` and ``estimated_time``.
     max_wait: float = 60.0
     jitter: float = 0.25
+    #: Wait for a loading model (503): keep retrying, beyond ``max_retries``, until this many seconds have been
+    #: spent waiting in total. ``None``: 503s count against ``max_retries`` like any other retry.
+    max_load_wait: float | None = None
 
     def delay(self, attempt: int, hint: float | None) -> float:
         """Seconds to wait before retry number ``attempt`` (1-based)."""
@@ -84,6 +87,40 @@ class RetryPolicy:
 
 
 _RETRYABLE_STATUS = frozenset({429, 502, 503, 504})
+
+
+def _retryable(exc: errors.HuggingFaceError) -> bool:
+    if isinstance(exc, (errors.ConnectionError, errors.TimeoutError)):
+        return exc.status_code is None
+    return exc.status_code in _RETRYABLE_STATUS and not isinstance(exc, errors.ValidationError)
+
+
+@dataclass
+class _Retries:
+    """Retry bookkeeping for one call: how many retries so far, and how long spent waiting for a loading model."""
+
+    policy: RetryPolicy
+    count: int = 0
+    loading_retries: int = 0
+    loading_waited: float = 0.0
+
+    def next_wait(self, exc: errors.HuggingFaceError) -> float | None:
+        """Seconds to wait before retrying after ``exc``, or ``None`` to give up and raise it."""
+        if not _retryable(exc):
+            return None
+        budget = self.policy.max_load_wait
+        if budget is not None and isinstance(exc, errors.ModelLoadingError):
+            remaining = budget - self.loading_waited
+            if remaining <= 0:
+                return None
+            self.loading_retries += 1
+            wait = min(self.policy.delay(self.loading_retries, exc.retry_after), remaining)
+            self.loading_waited += wait
+            return wait
+        self.count += 1
+        if self.count > self.policy.max_retries:
+            return None
+        return self.policy.delay(self.count, exc.retry_after)
 
 
 # --- error table -------------------------------------------------------------------------------------------
@@ -384,18 +421,19 @@ class Transport:
 
     # -- retries --------------------------------------------------------------------------------------------
 
-    def _should_retry(self, exc: errors.HuggingFaceError, attempt: int) -> bool:
-        if attempt > self.retry.max_retries:
-            return False
-        if isinstance(exc, (errors.ConnectionError, errors.TimeoutError)):
-            return exc.status_code is None
-        return exc.status_code in _RETRYABLE_STATUS and not isinstance(exc, errors.ValidationError)
-
-    def _log_retry(self, exc: errors.HuggingFaceError, attempt: int, wait: float) -> None:
+    def _log_retry(self, exc: errors.HuggingFaceError, retries: _Retries, wait: float) -> None:
+        if retries.loading_retries and isinstance(exc, errors.ModelLoadingError):
+            logger.warning(
+                "Model loading: retrying in %.2fs (waited %.2fs of %.2fs)",
+                wait,
+                retries.loading_waited - wait,
+                retries.policy.max_load_wait,
+            )
+            return
         logger.warning(
             "Retrying after %s (attempt %d of %d, waiting %.2fs)",
             type(exc).__name__,
-            attempt,
+            retries.count,
             self.retry.max_retries,
             wait,
         )
@@ -421,16 +459,15 @@ class Transport:
         return self._with_retries(once)
 
     def _with_retries(self, call: Callable[[], _T]) -> _T:
-        attempt = 0
+        retries = _Retries(self.retry)
         while True:
             try:
                 return call()
             except errors.HuggingFaceError as exc:
-                attempt += 1
-                if not self._should_retry(exc, attempt):
+                wait = retries.next_wait(exc)
+                if wait is None:
                     raise
-                wait = self.retry.delay(attempt, exc.retry_after)
-                self._log_retry(exc, attempt, wait)
+                self._log_retry(exc, retries, wait)
                 self.sleep(wait)
 
     def _post_once(self, url: str, body: Mapping[str, Any], timeout: float | None) -> Any:
@@ -460,7 +497,7 @@ class Transport:
         Retries happen only before the first event; once data has been yielded, failures propagate. Closing
         the generator closes the connection.
         """
-        attempt = 0
+        retries = _Retries(self.retry)
         while True:
             yielded = False
             try:
@@ -480,6 +517,8 @@ class Transport:
                             payload = decoder.feed_line(line)
                             if payload is None:
                                 continue
+                            if not yielded:
+                                _raise_if_overloaded(payload, url)
                             yielded = True
                             yield payload
                             if payload is DONE:
@@ -493,35 +532,32 @@ class Transport:
                         raise _connection_error(exc, url) from None
                 return
             except errors.HuggingFaceError as exc:
-                attempt += 1
-                if yielded or not self._should_retry(exc, attempt):
+                wait = None if yielded else retries.next_wait(exc)
+                if wait is None:
                     raise
-                wait = self.retry.delay(attempt, exc.retry_after)
-                self._log_retry(exc, attempt, wait)
+                self._log_retry(exc, retries, wait)
                 self.sleep(wait)
             except httpx.TransportError as exc:
                 err = _connection_error(exc, url)
-                attempt += 1
-                if not self._should_retry(err, attempt):
+                wait = retries.next_wait(err)
+                if wait is None:
                     raise err from None
-                wait = self.retry.delay(attempt, None)
-                self._log_retry(err, attempt, wait)
+                self._log_retry(err, retries, wait)
                 self.sleep(wait)
 
     # -- async ----------------------------------------------------------------------------------------------
 
     async def apost_json(self, url: str, body: Mapping[str, Any], *, timeout: float | None = None) -> Any:
         """Async :meth:`post_json`."""
-        attempt = 0
+        retries = _Retries(self.retry)
         while True:
             try:
                 return await self._apost_once(url, body, timeout)
             except errors.HuggingFaceError as exc:
-                attempt += 1
-                if not self._should_retry(exc, attempt):
+                wait = retries.next_wait(exc)
+                if wait is None:
                     raise
-                wait = self.retry.delay(attempt, exc.retry_after)
-                self._log_retry(exc, attempt, wait)
+                self._log_retry(exc, retries, wait)
                 await asyncio.sleep(wait)
 
     async def aget_json(self, url: str, *, timeout: float | None = None) -> Any:
@@ -561,7 +597,7 @@ class Transport:
         self, url: str, body: Mapping[str, Any], *, timeout: float | None = None
     ) -> AsyncIterator[Any]:
         """Async :meth:`stream_events`. Cancelling the consuming task closes the connection."""
-        attempt = 0
+        retries = _Retries(self.retry)
         while True:
             yielded = False
             try:
@@ -581,6 +617,8 @@ class Transport:
                             payload = decoder.feed_line(line)
                             if payload is None:
                                 continue
+                            if not yielded:
+                                _raise_if_overloaded(payload, url)
                             yielded = True
                             yield payload
                             if payload is DONE:
@@ -594,20 +632,31 @@ class Transport:
                         raise _connection_error(exc, url) from None
                 return
             except errors.HuggingFaceError as exc:
-                attempt += 1
-                if yielded or not self._should_retry(exc, attempt):
+                wait = None if yielded else retries.next_wait(exc)
+                if wait is None:
                     raise
-                wait = self.retry.delay(attempt, exc.retry_after)
-                self._log_retry(exc, attempt, wait)
+                self._log_retry(exc, retries, wait)
                 await asyncio.sleep(wait)
             except httpx.TransportError as exc:
                 err = _connection_error(exc, url)
-                attempt += 1
-                if not self._should_retry(err, attempt):
+                wait = retries.next_wait(err)
+                if wait is None:
                     raise err from None
-                wait = self.retry.delay(attempt, None)
-                self._log_retry(err, attempt, wait)
+                self._log_retry(err, retries, wait)
                 await asyncio.sleep(wait)
+
+
+def _raise_if_overloaded(payload: Any, url: str) -> None:
+    """Raise an overload event that comes before any token as the 429 it stands for, so it is retried.
+
+    TGI reports overload on stream routes as 200 + an error event (protocol §5.2).
+    """
+    if not isinstance(payload, dict) or payload.get("error") is None:
+        return
+    err = error_from_event(payload, url)
+    if isinstance(err, errors.OverloadedError):
+        err.status_code = 429
+        raise err
 
 
 def _cut_stream(exc: Exception, url: str) -> errors.IncompleteGenerationError:

@@ -33,6 +33,7 @@ from langchain_hf_chat._schema import schema_from
 from langchain_hf_chat._stop import StopSequenceFilter, truncate_at_stop
 from langchain_hf_chat._tools import convert_tools, normalize_tool_choice
 from langchain_hf_chat._transport import DONE, error_from_event, is_hf_host
+from langchain_hf_chat.llms._base import call_timeout
 
 __all__ = ["ChatHuggingFace"]
 
@@ -48,6 +49,7 @@ _REQUEST_KEYS = frozenset(
         "response_format",
         "parallel_tool_calls",
         "ls_structured_output_format",
+        "timeout",
     }
 )
 #: TGI-only settings that the chat-completions route cannot carry on TGI.
@@ -390,6 +392,8 @@ class ChatHuggingFace(BaseChatModel):
         """Pop tool/format options out of the call kwargs (the rest are generation settings)."""
         request = {key: kwargs.pop(key) for key in list(kwargs) if key in _REQUEST_KEYS}
         request.pop("ls_structured_output_format", None)
+        # A per-call ``timeout=`` bounds this call's requests, like the LLM classes' per-call timeout.
+        request["timeout"] = call_timeout(request)
         return request
 
     # -- generate -------------------------------------------------------------------------------------------
@@ -405,7 +409,9 @@ class ChatHuggingFace(BaseChatModel):
         settings = self._settings(stop, kwargs)
         if self.resolved_mode == "chat":
             try:
-                data = self.llm.backend.chat(self._chat_body(messages, settings, request, stream=False))
+                data = self.llm.backend.chat(
+                    self._chat_body(messages, settings, request, stream=False), timeout=request["timeout"]
+                )
             except errors.HuggingFaceError as exc:
                 if not self._fall_back(exc):
                     raise
@@ -425,7 +431,9 @@ class ChatHuggingFace(BaseChatModel):
         settings = self._settings(stop, kwargs)
         if self.resolved_mode == "chat":
             try:
-                data = await self.llm.backend.achat(self._chat_body(messages, settings, request, stream=False))
+                data = await self.llm.backend.achat(
+                    self._chat_body(messages, settings, request, stream=False), timeout=request["timeout"]
+                )
             except errors.HuggingFaceError as exc:
                 if not self._fall_back(exc):
                     raise
@@ -461,7 +469,9 @@ class ChatHuggingFace(BaseChatModel):
         settings = self._settings(stop, kwargs)
         if self.resolved_mode == "chat":
             stream = _ChatStream(self, settings)
-            events = self.llm.backend.chat_stream(self._chat_body(messages, settings, request, stream=True))
+            events = self.llm.backend.chat_stream(
+                self._chat_body(messages, settings, request, stream=True), timeout=request["timeout"]
+            )
             try:
                 first = True
                 for payload in events:
@@ -475,6 +485,7 @@ class ChatHuggingFace(BaseChatModel):
                 yield from stream.finish()
                 return
             except errors.HuggingFaceError as exc:
+                stream.add_partial(exc)
                 if not (first and self._fall_back(exc)):
                     raise
             finally:
@@ -497,7 +508,9 @@ class ChatHuggingFace(BaseChatModel):
         settings = self._settings(stop, kwargs)
         if self.resolved_mode == "chat":
             stream = _ChatStream(self, settings)
-            events = self.llm.backend.achat_stream(self._chat_body(messages, settings, request, stream=True))
+            events = self.llm.backend.achat_stream(
+                self._chat_body(messages, settings, request, stream=True), timeout=request["timeout"]
+            )
             try:
                 first = True
                 async for payload in events:
@@ -512,6 +525,7 @@ class ChatHuggingFace(BaseChatModel):
                     yield chunk
                 return
             except errors.HuggingFaceError as exc:
+                stream.add_partial(exc)
                 if not (first and self._fall_back(exc)):
                     raise
             finally:
@@ -568,6 +582,7 @@ class ChatHuggingFace(BaseChatModel):
         """
         if kwargs:
             raise ValueError(f"unexpected arguments: {sorted(kwargs)}")
+        # Tracing gets the caller's schema: LangChain converts it for ls_structured_output_format itself.
         is_pydantic = isinstance(schema, type) and is_basemodel_subclass(schema)
         json_schema = schema_from(schema)
         name = str(json_schema.get("title") or "output")
@@ -584,7 +599,7 @@ class ChatHuggingFace(BaseChatModel):
             llm = self.bind_tools(
                 [tool],
                 tool_choice=name,
-                ls_structured_output_format={"kwargs": {"method": method}, "schema": tool},
+                ls_structured_output_format={"kwargs": {"method": method}, "schema": schema},
             )
             if is_pydantic:
                 parser = PydanticToolsParser(tools=[schema], first_tool_only=True)  # type: ignore[list-item]
@@ -596,7 +611,7 @@ class ChatHuggingFace(BaseChatModel):
             )
             llm = self.bind(
                 response_format=response_format,
-                ls_structured_output_format={"kwargs": {"method": method}, "schema": json_schema},
+                ls_structured_output_format={"kwargs": {"method": method}, "schema": schema},
             )
             if is_pydantic:
                 parser = PydanticOutputParser(pydantic_object=schema)  # type: ignore[arg-type]
@@ -680,6 +695,11 @@ class _ChatStream:
             or chunk.additional_kwargs
         ):
             yield ChatGenerationChunk(message=chunk)
+
+    def add_partial(self, exc: errors.HuggingFaceError) -> None:
+        """Give a cut stream's error the text received before the cut (the transport only sees bytes)."""
+        if isinstance(exc, errors.IncompleteGenerationError) and not exc.partial_text:
+            exc.partial_text = "".join(self.partial)
 
     def _model_name(self, name: str | None) -> str | None:
         if name in (None, "", "tgi", "dummy"):

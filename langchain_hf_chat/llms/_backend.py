@@ -69,13 +69,19 @@ class TokenEvent:
 class TextBackend(Protocol):
     """What the LLM classes need from a backend: text in, tokens out."""
 
-    def generate(self, prompt: str, parameters: Mapping[str, Any]) -> TextResult: ...
+    def generate(self, prompt: str, parameters: Mapping[str, Any], *, timeout: float | None = None) -> TextResult: ...
 
-    async def agenerate(self, prompt: str, parameters: Mapping[str, Any]) -> TextResult: ...
+    async def agenerate(
+        self, prompt: str, parameters: Mapping[str, Any], *, timeout: float | None = None
+    ) -> TextResult: ...
 
-    def stream(self, prompt: str, parameters: Mapping[str, Any]) -> Iterator[TokenEvent]: ...
+    def stream(
+        self, prompt: str, parameters: Mapping[str, Any], *, timeout: float | None = None
+    ) -> Iterator[TokenEvent]: ...
 
-    def astream(self, prompt: str, parameters: Mapping[str, Any]) -> AsyncIterator[TokenEvent]: ...
+    def astream(
+        self, prompt: str, parameters: Mapping[str, Any], *, timeout: float | None = None
+    ) -> AsyncIterator[TokenEvent]: ...
 
 
 def chat_completions_url(url: str) -> str:
@@ -188,36 +194,53 @@ class RemoteBackend:
 
     # -- text generation ------------------------------------------------------------------------------------
 
-    def generate(self, prompt: str, parameters: Mapping[str, Any]) -> TextResult:
-        """Generate text for ``prompt`` with TGI ``parameters``."""
-        data = self.transport.post_json(self.generate_url, self._text_body(prompt, parameters, stream=False))
+    def generate(self, prompt: str, parameters: Mapping[str, Any], *, timeout: float | None = None) -> TextResult:
+        """Generate text for ``prompt`` with TGI ``parameters`` (``timeout`` overrides the transport's)."""
+        body = self._text_body(prompt, parameters, stream=False)
+        data = self.transport.post_json(self.generate_url, body, timeout=timeout)
         return parse_generate_response(data, url=self.generate_url)
 
-    async def agenerate(self, prompt: str, parameters: Mapping[str, Any]) -> TextResult:
+    async def agenerate(
+        self, prompt: str, parameters: Mapping[str, Any], *, timeout: float | None = None
+    ) -> TextResult:
         """Async :meth:`generate`."""
-        data = await self.transport.apost_json(self.generate_url, self._text_body(prompt, parameters, stream=False))
+        body = self._text_body(prompt, parameters, stream=False)
+        data = await self.transport.apost_json(self.generate_url, body, timeout=timeout)
         return parse_generate_response(data, url=self.generate_url)
 
-    def stream(self, prompt: str, parameters: Mapping[str, Any]) -> Iterator[TokenEvent]:
-        """Yield tokens as the server streams them; raise if the stream ends without its final event."""
+    def stream(
+        self, prompt: str, parameters: Mapping[str, Any], *, timeout: float | None = None
+    ) -> Iterator[TokenEvent]:
+        """Yield tokens as the server streams them; raise if the stream ends without its final event.
+
+        A stream cut mid-way raises :class:`~langchain_hf_chat.errors.IncompleteGenerationError` whose
+        ``partial_text`` holds the text received so far.
+        """
         url = self.stream_url or self.generate_url
         parts: list[str] = []
-        for payload in self.transport.stream_events(url, self._text_body(prompt, parameters, stream=True)):
-            event = parse_stream_event(payload, url=url)
-            if event is None:
-                continue
-            if not event.special:
-                parts.append(event.text)
-            yield event
-            if event.final is not None:
-                return
+        body = self._text_body(prompt, parameters, stream=True)
+        try:
+            for payload in self.transport.stream_events(url, body, timeout=timeout):
+                event = parse_stream_event(payload, url=url)
+                if event is None:
+                    continue
+                if not event.special:
+                    parts.append(event.text)
+                yield event
+                if event.final is not None:
+                    return
+        except errors.IncompleteGenerationError as exc:
+            _add_partial(exc, parts)
+            raise
         raise _incomplete(url, "".join(parts))
 
-    async def astream(self, prompt: str, parameters: Mapping[str, Any]) -> AsyncIterator[TokenEvent]:
+    async def astream(
+        self, prompt: str, parameters: Mapping[str, Any], *, timeout: float | None = None
+    ) -> AsyncIterator[TokenEvent]:
         """Async :meth:`stream`."""
         url = self.stream_url or self.generate_url
         parts: list[str] = []
-        agen = self.transport.astream_events(url, self._text_body(prompt, parameters, stream=True))
+        agen = self.transport.astream_events(url, self._text_body(prompt, parameters, stream=True), timeout=timeout)
         try:
             async for payload in agen:
                 event = parse_stream_event(payload, url=url)
@@ -228,27 +251,30 @@ class RemoteBackend:
                 yield event
                 if event.final is not None:
                     return
+        except errors.IncompleteGenerationError as exc:
+            _add_partial(exc, parts)
+            raise
         finally:
             await agen.aclose()  # type: ignore[attr-defined]
         raise _incomplete(url, "".join(parts))
 
     # -- chat completions ----------------------------------------------------------------------------------
 
-    def chat(self, body: Mapping[str, Any]) -> Any:
+    def chat(self, body: Mapping[str, Any], *, timeout: float | None = None) -> Any:
         """POST a chat-completions body; return the decoded response."""
-        return self.transport.post_json(self._require_chat_url(), body)
+        return self.transport.post_json(self._require_chat_url(), body, timeout=timeout)
 
-    async def achat(self, body: Mapping[str, Any]) -> Any:
+    async def achat(self, body: Mapping[str, Any], *, timeout: float | None = None) -> Any:
         """Async :meth:`chat`."""
-        return await self.transport.apost_json(self._require_chat_url(), body)
+        return await self.transport.apost_json(self._require_chat_url(), body, timeout=timeout)
 
-    def chat_stream(self, body: Mapping[str, Any]) -> Iterator[Any]:
+    def chat_stream(self, body: Mapping[str, Any], *, timeout: float | None = None) -> Iterator[Any]:
         """Stream chat-completion chunks (decoded JSON, then ``DONE`` if sent)."""
-        return self.transport.stream_events(self._require_chat_url(), body)
+        return self.transport.stream_events(self._require_chat_url(), body, timeout=timeout)
 
-    def achat_stream(self, body: Mapping[str, Any]) -> AsyncIterator[Any]:
+    def achat_stream(self, body: Mapping[str, Any], *, timeout: float | None = None) -> AsyncIterator[Any]:
         """Async :meth:`chat_stream`."""
-        return self.transport.astream_events(self._require_chat_url(), body)
+        return self.transport.astream_events(self._require_chat_url(), body, timeout=timeout)
 
     def _require_chat_url(self) -> str:
         if self.chat_url is None:
@@ -266,6 +292,12 @@ class RemoteBackend:
         except (errors.NotFoundError, errors.BadRequestError):
             return None
         return data if isinstance(data, dict) else None
+
+
+def _add_partial(exc: errors.IncompleteGenerationError, parts: list[str]) -> None:
+    # The transport sees bytes, not tokens: the text received before a cut is known only here.
+    if not exc.partial_text:
+        exc.partial_text = "".join(parts)
 
 
 def _incomplete(url: str, partial: str) -> errors.IncompleteGenerationError:

@@ -60,6 +60,16 @@ def _token_from_env() -> SecretStr | None:
     return None
 
 
+def call_timeout(kwargs: Mapping[str, Any]) -> float | None:
+    """The per-call ``timeout=`` in seconds (``None`` when not given); a bad value raises ``ValueError``."""
+    value = kwargs.get("timeout")
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not value > 0:
+        raise ValueError(f"`timeout` must be a positive number of seconds, got {value!r}")
+    return float(value)
+
+
 def mask_headers(headers: Mapping[str, Any]) -> dict[str, Any]:
     """Headers with credential values replaced by ``'**********'`` (for repr and logs)."""
     return {k: ("**********" if k.lower() in _SENSITIVE_HEADERS else v) for k, v in headers.items()}
@@ -114,6 +124,12 @@ class BaseHuggingFaceLLM(BaseLLM):
     """Retries for 429, 502, 503 (model loading), 504 and connection failures, with backoff."""
     max_retry_wait: float = 60.0
     """Ceiling in seconds on one wait between retries, including server hints (``Retry-After``)."""
+    wait_for_model: bool = False
+    """Wait for a model that is loading (503, e.g. a cold Inference Endpoint): retry for up to
+    ``max_model_load_wait`` seconds in total, honouring the server's ``estimated_time``, instead of giving up
+    after ``max_retries``."""
+    max_model_load_wait: float = 300.0
+    """With ``wait_for_model``: the total seconds to spend waiting for the model to load."""
     max_stop_sequences: int = 4
     """The server's ``max_stop_sequences`` (TGI default 4); extra per-call stops are enforced client-side."""
     server_kwargs: dict[str, Any] = Field(default_factory=dict)
@@ -171,6 +187,9 @@ class BaseHuggingFaceLLM(BaseLLM):
         )
         if self.max_retries < 0:
             raise ValueError(f"`max_retries` must be >= 0, got {self.max_retries}")
+        for name in ("max_retry_wait", "max_model_load_wait"):
+            if getattr(self, name) < 0:
+                raise ValueError(f"`{name}` must be >= 0, got {getattr(self, name)}")
         for key in ("headers", "cookies"):
             value = self.server_kwargs.get(key)
             if value is not None and not isinstance(value, Mapping):
@@ -242,7 +261,11 @@ class BaseHuggingFaceLLM(BaseLLM):
                 token_explicit=self._token_explicit,
                 timeout=timeout,
                 connect_timeout=self.connect_timeout,
-                retry=RetryPolicy(max_retries=self.max_retries, max_wait=self.max_retry_wait),
+                retry=RetryPolicy(
+                    max_retries=self.max_retries,
+                    max_wait=self.max_retry_wait,
+                    max_load_wait=self.max_model_load_wait if self.wait_for_model else None,
+                ),
             )
         return self._transport
 
@@ -272,6 +295,11 @@ class BaseHuggingFaceLLM(BaseLLM):
         settings = merge_settings(self._default_settings(), call)
         validate_settings({k: v for k, v in settings.items() if k != "stop"})
         return settings
+
+    @staticmethod
+    def _call_timeout(kwargs: Mapping[str, Any]) -> float | None:
+        """The per-call ``timeout=`` (seconds), overriding the instance's read timeout for that call only."""
+        return call_timeout(kwargs)
 
     def _wire_parameters(self, settings: Mapping[str, Any]) -> dict[str, Any]:
         return to_tgi_parameters(settings, max_stop_sequences=self.max_stop_sequences)
@@ -309,7 +337,9 @@ class BaseHuggingFaceLLM(BaseLLM):
                     ]
                 )
                 continue
-            result = self.backend.generate(prompt, self._wire_parameters(settings))
+            result = self.backend.generate(
+                prompt, self._wire_parameters(settings), timeout=self._call_timeout(kwargs)
+            )
             generations.append([self._finish(result, stops)])
         return LLMResult(generations=generations)
 
@@ -338,7 +368,8 @@ class BaseHuggingFaceLLM(BaseLLM):
                 )
             return LLMResult(generations=generations)
         parameters = self._wire_parameters(settings)
-        results = await asyncio.gather(*(self.backend.agenerate(p, parameters) for p in prompts))
+        timeout = self._call_timeout(kwargs)
+        results = await asyncio.gather(*(self.backend.agenerate(p, parameters, timeout=timeout) for p in prompts))
         return LLMResult(generations=[[self._finish(r, stops)] for r in results])
 
     @staticmethod
@@ -369,7 +400,7 @@ class BaseHuggingFaceLLM(BaseLLM):
     ) -> Iterator[GenerationChunk]:
         settings = self._call_settings(stop, kwargs)
         stop_filter = StopSequenceFilter(settings.get("stop"))
-        events = self.backend.stream(prompt, self._wire_parameters(settings))
+        events = self.backend.stream(prompt, self._wire_parameters(settings), timeout=self._call_timeout(kwargs))
         try:
             for event in events:
                 chunk, done = self._chunk_for(event, stop_filter)
@@ -393,7 +424,7 @@ class BaseHuggingFaceLLM(BaseLLM):
     ) -> AsyncIterator[GenerationChunk]:
         settings = self._call_settings(stop, kwargs)
         stop_filter = StopSequenceFilter(settings.get("stop"))
-        events = self.backend.astream(prompt, self._wire_parameters(settings))
+        events = self.backend.astream(prompt, self._wire_parameters(settings), timeout=self._call_timeout(kwargs))
         try:
             async for event in events:
                 chunk, done = self._chunk_for(event, stop_filter)

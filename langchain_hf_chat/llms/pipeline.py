@@ -81,8 +81,8 @@ class LocalBackend:
                 "with HuggingFacePipeline use tool_choice='auto' or method='json_mode'"
             )
 
-    def generate(self, prompt: str, parameters: Mapping[str, Any]) -> TextResult:
-        """Generate text for ``prompt``."""
+    def generate(self, prompt: str, parameters: Mapping[str, Any], *, timeout: float | None = None) -> TextResult:
+        """Generate text for ``prompt``; ``timeout`` is ignored (a local run is not bounded)."""
         parts: list[str] = []
         final: TextResult | None = None
         for event in self.stream(prompt, parameters):
@@ -93,11 +93,15 @@ class LocalBackend:
         assert final is not None
         return final
 
-    async def agenerate(self, prompt: str, parameters: Mapping[str, Any]) -> TextResult:
+    async def agenerate(
+        self, prompt: str, parameters: Mapping[str, Any], *, timeout: float | None = None
+    ) -> TextResult:
         """Generate in a worker thread so the event loop is never blocked."""
         return await asyncio.to_thread(self.generate, prompt, parameters)
 
-    def stream(self, prompt: str, parameters: Mapping[str, Any]) -> Iterator[TokenEvent]:
+    def stream(
+        self, prompt: str, parameters: Mapping[str, Any], *, timeout: float | None = None
+    ) -> Iterator[TokenEvent]:
         """Yield tokens as the model produces them (transformers' ``TextIteratorStreamer``)."""
         self._check(parameters)
         model, tokenizer = self.load()
@@ -159,7 +163,9 @@ class LocalBackend:
             ),
         )
 
-    async def astream(self, prompt: str, parameters: Mapping[str, Any]) -> AsyncIterator[TokenEvent]:
+    async def astream(
+        self, prompt: str, parameters: Mapping[str, Any], *, timeout: float | None = None
+    ) -> AsyncIterator[TokenEvent]:
         """Async :meth:`stream`: the model runs in a thread, tokens cross over an asyncio queue."""
         loop = asyncio.get_running_loop()
         queue: asyncio.Queue[TokenEvent | BaseException | None] = asyncio.Queue()
