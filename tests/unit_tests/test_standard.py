@@ -102,6 +102,7 @@ class TestChatHuggingFaceStandard(ChatModelUnitTests):
     def test_serdes(self, model: ChatHuggingFace, snapshot: SnapshotAssertion) -> None:
         super().test_serdes(model, snapshot)
 
+    @pytest.mark.filterwarnings("ignore:The function `load` is in beta")
     def test_serdes_with_an_explicit_allowlist(self, model: ChatHuggingFace) -> None:
         with mock.patch.dict(os.environ, ENV):
             revived = load(
