@@ -25,6 +25,7 @@ from dataclasses import dataclass, field
 from typing import Any, Literal, TypeVar
 from urllib.parse import urlsplit
 
+import httpcore
 import httpx
 
 from langchain_hf_chat import errors
@@ -330,6 +331,62 @@ def _connection_error(exc: Exception, url: str) -> errors.HuggingFaceError:
 # --- transport -----------------------------------------------------------------------------------------------
 
 
+class _LinearAsyncConnectionPool(httpcore.AsyncConnectionPool):
+    """httpcore 1.0's async pool, with its bookkeeping made linear in the number of connections.
+
+    On every request start and end, httpcore 1.0.x counts the pool's connections with a list comprehension
+    for *each* idle connection (``len([c.is_idle() for c in connections])``), which is quadratic: with 64
+    concurrent requests the bookkeeping cost more client CPU than the requests themselves. That count is
+    simply ``len(self._connections)``; every decision below is httpcore 1.0.9's, in the same order.
+    """
+
+    def _assign_requests_to_connections(self) -> list[httpcore.AsyncConnectionInterface]:
+        closing_connections: list[httpcore.AsyncConnectionInterface] = []
+        connections = self._connections
+        for connection in list(connections):
+            if connection.is_closed():
+                connections.remove(connection)
+            elif connection.has_expired():
+                connections.remove(connection)
+                closing_connections.append(connection)
+            elif connection.is_idle() and len(connections) > self._max_keepalive_connections:
+                connections.remove(connection)
+                closing_connections.append(connection)
+
+        for pool_request in [request for request in self._requests if request.is_queued()]:
+            origin = pool_request.request.url.origin
+            available = None
+            idle = None
+            for connection in connections:
+                if available is None and connection.can_handle_request(origin) and connection.is_available():
+                    available = connection
+                if idle is None and connection.is_idle():
+                    idle = connection
+                if available is not None and idle is not None:
+                    break
+            if available is not None:
+                pool_request.assign_to_connection(available)
+            elif len(connections) < self._max_connections:
+                connection = self.create_connection(origin)
+                connections.append(connection)
+                pool_request.assign_to_connection(connection)
+            elif idle is not None:
+                connections.remove(idle)
+                closing_connections.append(idle)
+                connection = self.create_connection(origin)
+                connections.append(connection)
+                pool_request.assign_to_connection(connection)
+        return closing_connections
+
+
+def _use_linear_pool(client: httpx.AsyncClient) -> None:
+    """Swap the client's stock httpcore 1.0 pool for :class:`_LinearAsyncConnectionPool` (same state, same
+    settings); anything else (another httpcore, a custom transport) is left alone."""
+    pool = getattr(getattr(client, "_transport", None), "_pool", None)
+    if type(pool) is httpcore.AsyncConnectionPool and httpcore.__version__.startswith("1.0."):
+        pool.__class__ = _LinearAsyncConnectionPool
+
+
 @dataclass
 class Transport:
     """Pooled HTTP clients with one token policy, timeout, retry and error-mapping path."""
@@ -401,6 +458,7 @@ class Transport:
                 cookies=dict(self.cookies) if self.cookies else None,
                 limits=httpx.Limits(max_connections=200, max_keepalive_connections=64),
             )
+            _use_linear_pool(client)
             # One client per event loop: httpx async pools cannot cross loops (pytest, asyncio.run).
             if len(self._aclients) > 8:
                 self._aclients.clear()
