@@ -311,6 +311,8 @@ class ChatHuggingFace(BaseChatModel):
         """In auto mode, switch to text mode for good when the server has no Messages API or template."""
         if self.mode != "auto" or self._resolved_mode != "chat":
             return False
+        if getattr(getattr(self.llm, "backend", None), "chat_model", None) is not None:
+            return False  # the providers router: a 404 means "model not served", not "no Messages API"
         no_route = isinstance(exc, errors.NotFoundError) or exc.status_code == 405
         no_template = isinstance(exc, errors.TemplateError) and "not found" in str(exc).lower()
         if no_route or no_template:

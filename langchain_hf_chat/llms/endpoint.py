@@ -6,8 +6,10 @@ from typing import Any, ClassVar
 
 from pydantic import model_validator
 
-from langchain_hf_chat.llms._backend import RemoteBackend, endpoint_backend, router_backend
+from langchain_hf_chat._providers import DEFAULT_HUB_URL
+from langchain_hf_chat.llms._backend import RemoteBackend, endpoint_backend
 from langchain_hf_chat.llms._base import BaseHuggingFaceLLM
+from langchain_hf_chat.llms._router import gated_router_backend
 
 __all__ = ["DEFAULT_ROUTER_URL", "SUPPORTED_TASKS", "HuggingFaceEndpoint"]
 
@@ -46,6 +48,12 @@ class HuggingFaceEndpoint(BaseHuggingFaceLLM):
     """Bill requests to this Hugging Face organization (``X-HF-Bill-To``)."""
     router_url: str = DEFAULT_ROUTER_URL
     """Base URL of the Inference Providers router."""
+    hub_url: str | None = None
+    """Where to read the model's provider mapping (``/api/models/<id>``) for the capability check. Default: the
+    Hub (``https://huggingface.co``) for the default router, else ``router_url`` (a proxy or the test server)."""
+    check_provider: bool = True
+    """With ``repo_id``: before the first request, check (once, cached) that the provider serves the model for the
+    task and the features asked (tools, ``response_format``), failing early with ``ProviderNotSupportedError``."""
 
     _CLASSIC_ALIASES: ClassVar[dict[str, str]] = {"model": "repo_id"}
 
@@ -88,7 +96,14 @@ class HuggingFaceEndpoint(BaseHuggingFaceLLM):
         if self.endpoint_url is not None:
             return endpoint_backend(transport, self.endpoint_url)
         assert self.repo_id is not None
-        return router_backend(transport, self.router_url, self.repo_id, self.provider)
+        return gated_router_backend(transport, self.router_url, self.repo_id, self.provider, hub_url=self._hub_url())
+
+    def _hub_url(self) -> str | None:
+        if not self.check_provider:
+            return None
+        if self.hub_url is not None:
+            return self.hub_url
+        return DEFAULT_HUB_URL if self.router_url.rstrip("/") == DEFAULT_ROUTER_URL else self.router_url
 
     def _wire_parameters(self, settings: Any) -> dict[str, Any]:
         params = super()._wire_parameters(settings)

@@ -6,6 +6,7 @@ import asyncio
 import contextlib
 import json
 import time
+import uuid
 from collections.abc import AsyncIterator, Mapping
 from typing import Any
 
@@ -75,13 +76,18 @@ def _chat_parameters(body: Mapping[str, Any], grammar: dict[str, Any] | None) ->
 class _Chat:
     """One chat request: the shaping shared by the stream and non-stream paths."""
 
-    def __init__(self, ctx: Context, request: Request, body: Mapping[str, Any]) -> None:
+    def __init__(
+        self, ctx: Context, request: Request, body: Mapping[str, Any], *, routed_model: str | None = None
+    ) -> None:
         self.ctx = ctx
         self.request = request
         self.body = body
         self.version = ctx.config.version
         model = body.get("model")
-        self.model = model if model not in (None, "tgi") else ctx.engine.backend.model_id
+        self.model = routed_model or (model if model not in (None, "tgi") else ctx.engine.backend.model_id)
+        # TGI sends an empty id; the router (OpenAI style) a unique one, and extra keys such as service_tier.
+        self.response_id = f"chatcmpl-{uuid.uuid4().hex[:24]}" if routed_model else ""
+        self.extra: dict[str, Any] = {"service_tier": "default"} if routed_model else {}
         self.created = int(time.time())
         label = ctx.config.docker_label or "native"
         self.fingerprint = f"{self.version.reported}-{label}"
@@ -113,7 +119,8 @@ class _Chat:
     def completion(self, gen: Generation, message: dict[str, Any], finish: str) -> dict[str, Any]:
         return {
             "object": "chat.completion",
-            "id": "",
+            "id": self.response_id,
+            **self.extra,
             "created": self.created,
             "model": self.model,
             "system_fingerprint": self.fingerprint,
@@ -157,7 +164,8 @@ class _Chat:
             choices.append({"index": 0, "delta": delta, "logprobs": logprobs, "finish_reason": finish})
         chunk: dict[str, Any] = {
             "object": "chat.completion.chunk",
-            "id": "",
+            "id": self.response_id,
+            **self.extra,
             "created": self.created,
             "model": self.model,
             "system_fingerprint": self.fingerprint,
@@ -179,10 +187,13 @@ def _stream_error(ctx: Context, request: Request, error: InferError) -> SSEItem:
     return error_item(error, openai=flavour == "openai")
 
 
-async def chat_completions(ctx: Context, request: Request) -> Response:
-    """``POST /v1/chat/completions``."""
-    body = await ctx.read_json(request, CHAT_REQUEST)
-    chat = _Chat(ctx, request, body)
+async def chat_completions(
+    ctx: Context, request: Request, body: Mapping[str, Any] | None = None, *, routed_model: str | None = None
+) -> Response:
+    """``POST /v1/chat/completions``; router mode passes the checked ``body`` and the Hub id it routed to."""
+    if body is None:
+        body = await ctx.read_json(request, CHAT_REQUEST)
+    chat = _Chat(ctx, request, body, routed_model=routed_model)
     prepared = prepare_chat(ctx.engine.backend, body)  # template and tool-setup errors: plain 422
     ctx.state.count("request")
     if body.get("stream", False):

@@ -138,6 +138,11 @@ class ServerConfig:
     enable_prefill_logprobs: bool = False
     disable_grammar_support: bool = False
     docker_label: str | None = None
+    #: Router mode: the Inference Providers router's routes and errors, and the Hub's model-info route.
+    router: bool = False
+    #: Router mode: ``{repo_id: {provider: {"status", "providerId", "task", ...}}}`` (empty: the backend's model
+    #: served by ``hf-inference`` for chat).
+    provider_mappings: dict[str, dict[str, dict[str, Any]]] = field(default_factory=dict)
     sha: str | None = "dfb3fbe78e0d1d69251bd33065591c61bafdfaa8"
 
     @property

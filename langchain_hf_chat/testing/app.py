@@ -18,7 +18,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
-from langchain_hf_chat.testing import _openai
+from langchain_hf_chat.testing import _openai, _router
 from langchain_hf_chat.testing._context import Context, Handler, fault_of
 from langchain_hf_chat.testing._engine import NoResponse
 from langchain_hf_chat.testing._errors import BodyRejection, InferError
@@ -360,6 +360,20 @@ def build_app(state: ServerState) -> Any:
         # so HuggingFaceHub / HuggingFaceEndpoint(repo_id=..., router_url=server.url) work offline.
         route("/hf-inference/models/{model_id:path}", compat, ["POST"], protected=True),
     ]
+    if state.config.router:
+        # First match wins: the router's chat routes shadow TGI's, and the model-info route is added.
+        routes = [
+            route("/v1/chat/completions", _router.chat, ["POST"], protected=False),
+            route(
+                "/hf-inference/models/{model_id:path}/v1/chat/completions",
+                _router.provider_chat,
+                ["POST"],
+                protected=False,
+            ),
+            route("/{provider}/v1/chat/completions", _router.provider_chat, ["POST"], protected=False),
+            route("/api/models/{repo_id:path}", _router.model_info, ["GET"], protected=False),
+            *routes,
+        ]
     app = Starlette(
         routes=routes,
         exception_handlers={404: _empty_404, 405: _empty_405, HTTPException: _empty_404},

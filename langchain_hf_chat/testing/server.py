@@ -6,7 +6,9 @@ import asyncio
 import contextlib
 import socket
 import threading
+from collections.abc import Mapping
 from types import TracebackType
+from typing import Any
 
 import uvicorn
 from uvicorn.protocols.http.h11_impl import H11Protocol
@@ -23,6 +25,12 @@ from langchain_hf_chat.testing.backends.base import Backend
 from langchain_hf_chat.testing.faults import Fault
 
 __all__ = ["TGIServer"]
+
+
+def _copy_mappings(
+    mappings: Mapping[str, Mapping[str, Mapping[str, Any]]],
+) -> dict[str, dict[str, dict[str, Any]]]:
+    return {repo: {name: dict(entry) for name, entry in providers.items()} for repo, providers in mappings.items()}
 
 
 def _protocol_class(state: ServerState) -> type[H11Protocol]:
@@ -59,6 +67,11 @@ class TGIServer:
             shapes as in README §8).
         host, port: where to listen (``port=0``: a free port).
         keep_alive_interval: seconds without an SSE event before a ``:`` keep-alive comment (TGI: 15).
+        router: answer as the Inference Providers router (``https://router.huggingface.co``) and the Hub's
+            model-info route instead of a bare TGI: ``model`` required in chat bodies, ``:provider`` suffixes,
+            ``/<provider>/v1/chat/completions``, the router's error bodies, ``GET /api/models/<id>``.
+        provider_mappings: router mode: ``{repo_id: {provider: {"status", "providerId", "task", ...}}}`` as the
+            Hub's ``inferenceProviderMapping`` (default: the backend's model on ``hf-inference``, for chat).
 
     Example:
         >>> import httpx
@@ -89,6 +102,8 @@ class TGIServer:
         compute_type: str = "gpu+optimized",
         enable_prefill_logprobs: bool = False,
         disable_grammar_support: bool = False,
+        router: bool = False,
+        provider_mappings: Mapping[str, Mapping[str, Mapping[str, Any]]] | None = None,
     ) -> None:
         if backend is None:
             from langchain_hf_chat.testing.backends.scripted import ScriptedBackend
@@ -112,6 +127,8 @@ class TGIServer:
                 keep_alive_interval=keep_alive_interval,
                 enable_prefill_logprobs=enable_prefill_logprobs,
                 disable_grammar_support=disable_grammar_support,
+                router=router,
+                provider_mappings=_copy_mappings(provider_mappings or {}),
             )
         )
         self._server: uvicorn.Server | None = None
@@ -227,6 +244,19 @@ class TGIServer:
         clear_backend = getattr(self.backend, "clear", None)
         if callable(clear_backend):
             clear_backend()
+
+    # -- router mode -----------------------------------------------------------------------------
+
+    def set_provider_mapping(self, repo_id: str, mapping: Mapping[str, Mapping[str, Any]]) -> None:
+        """Router mode: serve ``repo_id`` through these providers (``{provider: {"status", "task", ...}}``).
+
+        Example:
+            >>> server = TGIServer(router=True)
+            >>> server.set_provider_mapping(
+            ...     "org/model", {"together": {"status": "live", "providerId": "m", "task": "conversational"}}
+            ... )
+        """
+        self.state.config.provider_mappings[repo_id] = {name: dict(entry) for name, entry in mapping.items()}
 
     # -- faults and health -----------------------------------------------------------------------
 
