@@ -160,6 +160,12 @@ class BaseHuggingFaceLLM(BaseLLM):
             if alias in data and name not in data:
                 data[name] = data.pop(alias)
         known = set(cls.model_fields) | {f.alias for f in cls.model_fields.values() if f.alias is not None}
+        if ("client" in data or "async_client" in data) and "client" not in known:
+            raise ValueError(
+                f"{cls.__name__} does not accept a prebuilt `client`/`async_client` (the `text_generation` "
+                "package pins huggingface_hub<1.0); pass its URL as `inference_server_url`/`endpoint_url` and its "
+                "headers, cookies and timeout in `server_kwargs` instead"
+            )
         unknown = [k for k in data if k not in known]
         if unknown:
             hints = []

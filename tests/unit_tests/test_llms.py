@@ -156,6 +156,11 @@ def test_invalid_values_fail_at_construction_naming_the_field(kwargs: dict[str, 
         HuggingFaceTextGenInference(inference_server_url="http://127.0.0.1:1", **kwargs)
 
 
+def test_a_prebuilt_text_generation_client_is_rejected_clearly() -> None:
+    with pytest.raises(ValueError, match="does not accept a prebuilt `client`"):
+        HuggingFaceTextGenInference(inference_server_url="http://127.0.0.1:1", client=object())
+
+
 def test_unknown_task_is_a_clear_error() -> None:
     with pytest.raises(ValueError, match="`task` must be one of"):
         HuggingFaceEndpoint(endpoint_url="http://127.0.0.1:1", task="image-classification")
