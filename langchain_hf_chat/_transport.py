@@ -388,10 +388,9 @@ class _LinearAsyncConnectionPool(httpcore.AsyncConnectionPool):
         for connection in list(connections):
             if connection.is_closed():
                 connections.remove(connection)
-            elif sweep and connection.has_expired():
-                connections.remove(connection)
-                closing_connections.append(connection)
-            elif connection.is_idle() and len(connections) > self._max_keepalive_connections:
+            elif (sweep and connection.has_expired()) or (
+                connection.is_idle() and len(connections) > self._max_keepalive_connections
+            ):
                 connections.remove(connection)
                 closing_connections.append(connection)
 
@@ -434,8 +433,10 @@ class _LinearAsyncConnectionPool(httpcore.AsyncConnectionPool):
 
 
 def _use_linear_pool(client: httpx.AsyncClient) -> None:
-    """Swap the client's stock httpcore 1.0 pool for :class:`_LinearAsyncConnectionPool` (same state, same
-    settings); anything else (another httpcore, a custom transport) is left alone."""
+    """Give the client's stock httpcore 1.0 pool the bookkeeping of :class:`_LinearAsyncConnectionPool`.
+
+    The pool keeps its state and settings; anything else (another httpcore, a custom transport) is left alone.
+    """
     pool = getattr(getattr(client, "_transport", None), "_pool", None)
     if type(pool) is httpcore.AsyncConnectionPool and httpcore.__version__.startswith("1.0."):
         pool.__class__ = _LinearAsyncConnectionPool
