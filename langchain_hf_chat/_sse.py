@@ -4,7 +4,8 @@ Pure: lines in, JSON payloads out. Sync and async streams share it.
 
 * ``data:`` with or without the space (TGI <= 2.0 wrote ``data:{...}``), CRLF endings, ``:`` keep-alives,
   ``event:``/``id:``/``retry:`` fields are all accepted.
-* An event whose JSON spans several ``data:`` lines is joined as the SSE standard says.
+* An event whose JSON spans several ``data:`` lines is joined as the SSE standard says (or glued, when a
+  server wrapped one long line).
 * ``[DONE]`` (with or without the space) ends the stream.
 * A payload that is not JSON raises :class:`~langchain_hf_chat.errors.StreamParseError` naming the line.
 
@@ -16,6 +17,7 @@ Example:
 
 from __future__ import annotations
 
+import contextlib
 import json
 from typing import Any, Final
 
@@ -87,6 +89,9 @@ class SSEDecoder:
         if not self._data:
             return None
         raw = "\n".join(self._data)
+        # Servers that wrap a long JSON line over several data lines cut it anywhere (inside a string or a
+        # number), where the standard's "\n" join is not JSON: try the plain concatenation too.
+        glued = "".join(self._data) if len(self._data) > 1 else None
         self._data.clear()
         self._size = 0
         if raw.strip() == "[DONE]":
@@ -94,6 +99,9 @@ class SSEDecoder:
         try:
             return json.loads(raw)
         except ValueError as exc:
+            if glued is not None:
+                with contextlib.suppress(ValueError):
+                    return json.loads(glued)
             raise StreamParseError(
                 f"malformed server-sent event: {exc}: {_shorten(raw)!r}", line=_shorten(raw)
             ) from None
