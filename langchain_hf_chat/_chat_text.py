@@ -18,6 +18,12 @@ from langchain_hf_chat._messages import (
     normalize_finish_reason,
 )
 from langchain_hf_chat._params import to_tgi_parameters
+from langchain_hf_chat._reasoning import (
+    REASONING_KEY,
+    ReasoningSplitter,
+    extract_reasoning,
+    prompt_opens_reasoning,
+)
 from langchain_hf_chat._stop import StopSequenceFilter, truncate_at_stop
 from langchain_hf_chat._templates import ChatTemplate, load_chat_template
 from langchain_hf_chat._tools import parse_tool_calls, tool_call_grammar
@@ -154,9 +160,20 @@ class TextModeRunner:
         return prompt, parameters, tools
 
     def _message(
-        self, result: TextResult, settings: Mapping[str, Any], tools: list[dict[str, Any]] | None
+        self,
+        result: TextResult,
+        settings: Mapping[str, Any],
+        tools: list[dict[str, Any]] | None,
+        *,
+        opened: bool = False,
     ) -> AIMessage:
-        text, matched = truncate_at_stop(result.text, settings.get("stop"))
+        output, additional = result.text, {}
+        if not self.chat.keep_think_tags:
+            split = extract_reasoning(output, opened=opened)
+            if split is not None:
+                additional = {REASONING_KEY: split[0]} if split[0] else {}
+                output = split[1]
+        text, matched = truncate_at_stop(output, settings.get("stop"))
         raw_reason = "stop_sequence" if matched is not None else result.finish_reason
         metadata: dict[str, Any] = {
             "model_name": settings.get("model") or self.chat.model_id,
@@ -178,8 +195,11 @@ class TextModeRunner:
                 invalid_tool_calls=parsed.invalid_tool_calls,
                 usage_metadata=_usage(result),
                 response_metadata=metadata,
+                additional_kwargs=additional,
             )
-        return AIMessage(content=text, usage_metadata=_usage(result), response_metadata=metadata)
+        return AIMessage(
+            content=text, usage_metadata=_usage(result), response_metadata=metadata, additional_kwargs=additional
+        )
 
     def generate(
         self,
@@ -190,7 +210,7 @@ class TextModeRunner:
         """Render, generate, parse."""
         prompt, parameters, tools = self._prepare(messages, settings, request)
         result = self.chat.llm.backend.generate(prompt, parameters, timeout=request.get("timeout"))
-        return self._message(result, settings, tools)
+        return self._message(result, settings, tools, opened=prompt_opens_reasoning(prompt))
 
     async def agenerate(
         self,
@@ -201,7 +221,7 @@ class TextModeRunner:
         """Async :meth:`generate`."""
         prompt, parameters, tools = self._prepare(messages, settings, request)
         result = await self.chat.llm.backend.agenerate(prompt, parameters, timeout=request.get("timeout"))
-        return self._message(result, settings, tools)
+        return self._message(result, settings, tools, opened=prompt_opens_reasoning(prompt))
 
     def stream(
         self,
@@ -211,7 +231,7 @@ class TextModeRunner:
     ) -> Iterator[ChatGenerationChunk]:
         """Stream tokens; with tools bound, the calls are parsed at the end and sent as tool-call chunks."""
         prompt, parameters, tools = self._prepare(messages, settings, request)
-        state = _TextStream(self, settings, tools)
+        state = _TextStream(self, settings, tools, opened=prompt_opens_reasoning(prompt))
         events = self.chat.llm.backend.stream(prompt, parameters, timeout=request.get("timeout"))
         try:
             for event in events:
@@ -232,7 +252,7 @@ class TextModeRunner:
     ) -> AsyncIterator[ChatGenerationChunk]:
         """Async :meth:`stream`."""
         prompt, parameters, tools = self._prepare(messages, settings, request)
-        state = _TextStream(self, settings, tools)
+        state = _TextStream(self, settings, tools, opened=prompt_opens_reasoning(prompt))
         events = self.chat.llm.backend.astream(prompt, parameters, timeout=request.get("timeout"))
         try:
             async for event in events:
@@ -256,28 +276,42 @@ class _TextStream:
         runner: TextModeRunner,
         settings: Mapping[str, Any],
         tools: list[dict[str, Any]] | None,
+        *,
+        opened: bool = False,
     ):
         self.runner = runner
         self.settings = settings
         self.tools = tools
         self.filter = StopSequenceFilter(settings.get("stop"))
+        self.splitter = None if runner.chat.keep_think_tags else ReasoningSplitter(opened=opened)
         self.buffer: list[str] = []
         self.final: TextResult | None = None
         self.done = False
 
     def feed(self, event: Any) -> Iterator[ChatGenerationChunk]:
-        text = "" if event.special else self.filter.feed(event.text)
+        raw = "" if event.special else event.text
+        reasoning = ""
+        if self.splitter is not None:
+            # Reasoning is split off before stop sequences apply: they end the answer, not the thinking.
+            reasoning, raw = self.splitter.feed(raw)
+            if event.final is not None:
+                tail_reasoning, tail_answer = self.splitter.flush()
+                reasoning, raw = reasoning + tail_reasoning, raw + tail_answer
+        text = self.filter.feed(raw) if raw else ""
         if event.final is not None:
             self.final = event.final
             text += self.filter.flush()
             self.done = True
         if self.filter.stopped:
             self.done = True
+        additional = {REASONING_KEY: reasoning} if reasoning else {}
         if self.tools is not None:
             self.buffer.append(text)  # tool calls are parsed once the whole text is known
+            if additional:
+                yield ChatGenerationChunk(message=AIMessageChunk(content="", additional_kwargs=additional))
             return
-        if text:
-            yield ChatGenerationChunk(message=AIMessageChunk(content=text))
+        if text or additional:
+            yield ChatGenerationChunk(message=AIMessageChunk(content=text, additional_kwargs=additional))
 
     def finish(self) -> Iterator[ChatGenerationChunk]:
         from langchain_hf_chat.llms._backend import TextResult

@@ -29,6 +29,7 @@ from langchain_hf_chat._messages import (
     messages_to_wire,
 )
 from langchain_hf_chat._params import merge_settings, to_chat_fields, validate_settings
+from langchain_hf_chat._reasoning import ReasoningSplitter, add_reasoning, extract_reasoning
 from langchain_hf_chat._schema import schema_from
 from langchain_hf_chat._stop import StopSequenceFilter, truncate_at_stop
 from langchain_hf_chat._tools import convert_tools, normalize_tool_choice
@@ -147,6 +148,10 @@ class ChatHuggingFace(BaseChatModel):
     response_format_style: Literal["auto", "tgi", "openai"] = "auto"
     """Shape of ``response_format``: TGI's ``{"type": "json_object", "value": schema}`` or OpenAI's
     ``{"type": "json_schema", "json_schema": {...}}``. ``"auto"``: OpenAI for the providers router, else TGI."""
+    keep_think_tags: bool = False
+    """Leave ``<think>...</think>`` in ``content``. By default reasoning (tags, or the server's
+    ``reasoning_content``/``reasoning`` field) goes to ``additional_kwargs["reasoning_content"]``, a standard
+    reasoning block in ``content_blocks``, and ``content`` is the answer only."""
 
     temperature: float | None = None
     max_tokens: int | None = None
@@ -448,6 +453,11 @@ class ChatHuggingFace(BaseChatModel):
         if not isinstance(data, Mapping):
             raise errors.ServerError(f"unexpected chat response: {str(data)[:200]!r}")
         message = message_from_chat_response(data)
+        if not self.keep_think_tags and isinstance(message.content, str):
+            split = extract_reasoning(message.content)
+            if split is not None:
+                reasoning, message.content = split
+                add_reasoning(message.additional_kwargs, reasoning)
         text, matched = truncate_at_stop(message.text if isinstance(message.content, str) else "", settings.get("stop"))
         if matched is not None:
             message.content = text
@@ -656,6 +666,7 @@ class _ChatStream:
         self.saw_tool_calls = False
         self.saw_any = False
         self.partial: list[str] = []
+        self.splitter = None if chat.keep_think_tags else ReasoningSplitter()
 
     def feed(self, payload: Any) -> Iterator[ChatGenerationChunk]:
         if payload is DONE:
@@ -677,10 +688,12 @@ class _ChatStream:
             if chunk.usage_metadata:
                 yield ChatGenerationChunk(message=AIMessageChunk(content="", usage_metadata=chunk.usage_metadata))
             return
-        if isinstance(chunk.content, str) and chunk.content:
-            chunk.content = self.filter.feed(chunk.content)
+        final = bool(chunk.response_metadata.get("finish_reason"))
+        if isinstance(chunk.content, str) and (chunk.content or (final and self.splitter is not None)):
+            text = self._split_reasoning(chunk, chunk.content, final=final)
+            chunk.content = self.filter.feed(text) if text else ""
             self.partial.append(chunk.content)
-        if chunk.response_metadata.get("finish_reason"):
+        if final:
             self.saw_finish = True
             chunk.content = str(chunk.content or "") + self.filter.flush()
             chunk.response_metadata["model_name"] = self._model_name(chunk.response_metadata.get("model_name"))
@@ -698,6 +711,17 @@ class _ChatStream:
         ):
             yield ChatGenerationChunk(message=chunk)
 
+    def _split_reasoning(self, chunk: AIMessageChunk, text: str, *, final: bool) -> str:
+        """Move ``<think>`` reasoning out of ``text`` into the chunk's ``reasoning_content``; return the answer."""
+        if self.splitter is None:
+            return text
+        reasoning, answer = self.splitter.feed(text)
+        if final:
+            tail_reasoning, tail_answer = self.splitter.flush()
+            reasoning, answer = reasoning + tail_reasoning, answer + tail_answer
+        add_reasoning(chunk.additional_kwargs, reasoning)
+        return answer
+
     def add_partial(self, exc: errors.HuggingFaceError) -> None:
         """Give a cut stream's error the text received before the cut (the transport only sees bytes)."""
         if isinstance(exc, errors.IncompleteGenerationError) and not exc.partial_text:
@@ -714,8 +738,14 @@ class _ChatStream:
                 "the chat stream ended before the server finished it (no finish_reason and no [DONE])",
                 partial_text="".join(self.partial),
             )
-        tail = self.filter.flush() if not self.filter.stopped else ""
-        if tail or not self.saw_finish:
+        carrier = AIMessageChunk(content="")
+        tail = ""
+        if not self.filter.stopped:
+            if not self.saw_finish:
+                answer = self._split_reasoning(carrier, "", final=True)
+                tail = self.filter.feed(answer) if answer else ""
+            tail += self.filter.flush()
+        if tail or not self.saw_finish or carrier.additional_kwargs:
             metadata: dict[str, Any] = {}
             if not self.saw_finish:
                 # TGI >= 3.2 tool streams carry no finish_reason.
@@ -724,4 +754,8 @@ class _ChatStream:
                     "model_name": self.chat.model_id,
                     "model_provider": "huggingface",
                 }
-            yield ChatGenerationChunk(message=AIMessageChunk(content=tail, response_metadata=metadata))
+            yield ChatGenerationChunk(
+                message=AIMessageChunk(
+                    content=tail, response_metadata=metadata, additional_kwargs=carrier.additional_kwargs
+                )
+            )

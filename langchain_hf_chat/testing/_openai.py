@@ -88,6 +88,7 @@ class _Chat:
         # TGI sends an empty id; the router (OpenAI style) a unique one, and extra keys such as service_tier.
         self.response_id = f"chatcmpl-{uuid.uuid4().hex[:24]}" if routed_model else ""
         self.extra: dict[str, Any] = {"service_tier": "default"} if routed_model else {}
+        self.reasoning_field = ctx.config.reasoning_field
         self.created = int(time.time())
         label = ctx.config.docker_label or "native"
         self.fingerprint = f"{self.version.reported}-{label}"
@@ -97,6 +98,14 @@ class _Chat:
         if reason == "eos_token" and self.version.eos_is_stop:
             return "stop"
         return reason
+
+    def plain_message(self, text: str) -> dict[str, Any]:
+        """The assistant message for a text answer; with a reasoning parser, ``<think>`` text in its own field."""
+        if self.reasoning_field and "</think>" in text:
+            reasoning, _, answer = text.partition("</think>")
+            reasoning = reasoning.strip().removeprefix("<think>").strip()
+            return {"role": "assistant", "content": answer.lstrip(), self.reasoning_field: reasoning}
+        return {"role": "assistant", "content": text}
 
     def logprobs(self, tokens: list[Token]) -> dict[str, Any] | None:
         return chat_logprobs_json(tokens) if self.want_logprobs else None
@@ -216,13 +225,13 @@ async def chat_completions(
             validated = chat.validate(prepared)
             gen = await engine.collect(chat.gen_request(prepared, validated), validated, fault, started=started)
             if not prepared.using_tools:
-                return gen, {"role": "assistant", "content": gen.text}, chat.finish_reason(gen.finish_reason)
+                return gen, chat.plain_message(gen.text), chat.finish_reason(gen.finish_reason)
             name, arguments = parse_tool_call(gen.text)
             if name == "no_tool" and chat.version.tool_style == "3.2":
                 plain = prepare_chat(engine.backend, body, with_tools=False)
                 validated = chat.validate(plain)
                 gen = await engine.collect(chat.gen_request(plain, validated), validated, None, started=started)
-                return gen, {"role": "assistant", "content": gen.text}, chat.finish_reason(gen.finish_reason)
+                return gen, chat.plain_message(gen.text), chat.finish_reason(gen.finish_reason)
             if name == "no_tool":
                 content = str(arguments.get("content", ""))
                 return gen, {"role": "assistant", "content": content}, chat.finish_reason(gen.finish_reason)
@@ -283,11 +292,25 @@ async def _content_chunks(
     """One chunk per token; the last token's chunk carries the finish reason."""
     previous: Token | None = None
 
+    thinking = closed = False
+
     def delta(token: Token) -> dict[str, Any]:
+        nonlocal thinking, closed
         text = "" if token.special and not tool_deltas else token.text
         if tool_deltas:  # TGI 2.1-3.1: a single tool-call object with raw grammar fragments
             call = {"index": 0, "id": "", "type": "function", "function": {"name": None, "arguments": text}}
             return {"role": "assistant", "tool_calls": call}
+        field = chat.reasoning_field
+        if field and text.strip() in ("<think>", "</think>"):
+            # A reasoning parser works on the tag tokens (vLLM): they open and close the reasoning field.
+            thinking = text.strip() == "<think>"
+            closed = not thinking
+            return {"role": "assistant", "content": ""}
+        if field and thinking:
+            return {"role": "assistant", "content": None, field: text}
+        if closed:  # the blank line after </think> is not part of the answer
+            text = text.lstrip()
+            closed = not text
         return {"role": "assistant", "content": text}
 
     async for event in events:

@@ -143,6 +143,9 @@ class ServerConfig:
     #: Router mode: ``{repo_id: {provider: {"status", "providerId", "task", ...}}}`` (empty: the backend's model
     #: served by ``hf-inference`` for chat).
     provider_mappings: dict[str, dict[str, dict[str, Any]]] = field(default_factory=dict)
+    #: Chat routes move ``<think>`` text into this message/delta field (``"reasoning_content"`` or
+    #: ``"reasoning"``), as servers with a reasoning parser do; ``None``: inline, as TGI does.
+    reasoning_field: str | None = None
     sha: str | None = "dfb3fbe78e0d1d69251bd33065591c61bafdfaa8"
 
     @property

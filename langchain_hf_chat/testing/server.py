@@ -72,6 +72,9 @@ class TGIServer:
             ``/<provider>/v1/chat/completions``, the router's error bodies, ``GET /api/models/<id>``.
         provider_mappings: router mode: ``{repo_id: {provider: {"status", "providerId", "task", ...}}}`` as the
             Hub's ``inferenceProviderMapping`` (default: the backend's model on ``hf-inference``, for chat).
+        reasoning_field: ``"reasoning_content"`` or ``"reasoning"``: chat routes send ``<think>`` text in that
+            field of messages and deltas (a server with a reasoning parser: vLLM, SGLang, most providers);
+            ``None`` (TGI): the reasoning stays inline in ``content``.
 
     Example:
         >>> import httpx
@@ -104,6 +107,7 @@ class TGIServer:
         disable_grammar_support: bool = False,
         router: bool = False,
         provider_mappings: Mapping[str, Mapping[str, Mapping[str, Any]]] | None = None,
+        reasoning_field: str | None = None,
     ) -> None:
         if backend is None:
             from langchain_hf_chat.testing.backends.scripted import ScriptedBackend
@@ -129,6 +133,7 @@ class TGIServer:
                 disable_grammar_support=disable_grammar_support,
                 router=router,
                 provider_mappings=_copy_mappings(provider_mappings or {}),
+                reasoning_field=reasoning_field,
             )
         )
         self._server: uvicorn.Server | None = None

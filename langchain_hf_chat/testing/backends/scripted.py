@@ -252,8 +252,12 @@ class ScriptedBackend(Backend):
         tokens: Sequence[str] | None = None,
         delay: float = 0.0,
         finish_reason: FinishReason | None = None,
+        reasoning: str | None = None,
     ) -> None:
         """Queue the next answer, as ``text`` (split into word tokens) or as explicit ``tokens``.
+
+        ``reasoning``: a reasoning model's thinking, emitted first as ``<think>``, its words, ``</think>`` and a
+        blank line (inline, as TGI streams it; ``TGIServer(reasoning_field=...)`` moves it to a field).
 
         Example:
             >>> backend = ScriptedBackend()
@@ -265,6 +269,9 @@ class ScriptedBackend(Backend):
             reply = Reply(tuple(tokens), delay, finish_reason)
         else:
             reply = Reply.from_text(text or "", delay=delay, finish_reason=finish_reason)
+        if reasoning is not None:
+            thinking = ("<think>", *split_words(reasoning), "</think>", "\n\n")
+            reply = Reply((*thinking, *reply.tokens), reply.delay, reply.finish_reason)
         self.queue(reply)
 
     def queue_tool_call(self, name: str, arguments: Mapping[str, Any] | None = None, *, delay: float = 0.0) -> None:
