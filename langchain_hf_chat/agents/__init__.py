@@ -11,14 +11,24 @@ Example (the classic notebook's agent, offline):
     >>> executor.invoke({"input": "Say hello"})["output"]
     'hello'
 
+Small models (grammar-forced turns on a TGI-compatible server; see :mod:`langchain_hf_chat.agents.grammar`)::
+
+    executor = create_react_json_executor(chat_model, demo_tools(), constrain_actions=True, max_actions=4)
+
 LangChain 1.x (native tool calling through ``ChatHuggingFace.bind_tools``)::
 
     from langchain.agents import create_agent
     agent = create_agent(model=ChatHuggingFace(llm=llm), tools=demo_tools())
 """
 
+from langchain_hf_chat.agents.grammar import react_json_turn_pattern
 from langchain_hf_chat.agents.prompts import REACT_JSON_PROMPT
-from langchain_hf_chat.agents.react_json import DEFAULT_STOP, create_react_json_agent, create_react_json_executor
+from langchain_hf_chat.agents.react_json import (
+    DEFAULT_STOP,
+    ActionConstraints,
+    create_react_json_agent,
+    create_react_json_executor,
+)
 from langchain_hf_chat.agents.tools import (
     CalculatorError,
     SearchHit,
@@ -32,6 +42,7 @@ from langchain_hf_chat.agents.tools import (
 __all__ = [
     "DEFAULT_STOP",
     "REACT_JSON_PROMPT",
+    "ActionConstraints",
     "CalculatorError",
     "SearchHit",
     "calculator",
@@ -39,6 +50,7 @@ __all__ = [
     "create_react_json_executor",
     "demo_tools",
     "evaluate_expression",
+    "react_json_turn_pattern",
     "search",
     "search_corpus",
 ]
