@@ -39,6 +39,7 @@ __all__ = [
     "convert_tools",
     "new_tool_call_id",
     "normalize_tool_choice",
+    "parse_streamed_grammar",
     "parse_tool_calls",
     "parse_wire_tool_calls",
     "tool_call_from_object",
@@ -699,6 +700,29 @@ def parse_json(text: str) -> ParsedToolCalls | None:
         if calls is not None:
             return _parsed_json_calls(calls, stripped[end:].strip())
     return _parse_fenced_json(text)
+
+
+def parse_streamed_grammar(text: str) -> ParsedToolCalls:
+    """The call in a TGI 2.x-3.1 tool stream: its ``arguments`` fragments, joined, are the grammar's raw JSON.
+
+    Those streams never name the tool in a delta: the name is the ``_name`` inside
+    ``{"function": {"_name": ..., <arguments>}}``, and the EOS token's text may follow the JSON (ignored).
+    TGI's ``no_tool`` answer becomes content; anything else malformed an invalid call.
+
+    Example:
+        >>> parsed = parse_streamed_grammar('{"function": {"_name": "f", "x": 1}}</s>')
+        >>> parsed.tool_calls[0]["name"], parsed.tool_calls[0]["args"], parsed.content
+        ('f', {'x': 1}, '')
+    """
+    stripped = text.strip()
+    try:
+        value, _ = _decode_json_at(stripped, 0)
+    except ValueError as exc:
+        return _parsed_json_calls([_malformed(stripped, exc)], "")
+    calls = _calls_in_json(value)
+    if calls is None:
+        return _parsed_json_calls([_malformed(stripped, ValueError("not a tool call"))], "")
+    return _parsed_json_calls(calls, "")
 
 
 def _parse_fenced_json(text: str) -> ParsedToolCalls | None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import logging
 import threading
 import warnings
@@ -12,7 +13,8 @@ from typing import Any, Literal
 from langchain_core.callbacks import AsyncCallbackManagerForLLMRun, CallbackManagerForLLMRun
 from langchain_core.language_models import BaseChatModel, LanguageModelInput
 from langchain_core.language_models.base import LangSmithParams
-from langchain_core.messages import AIMessage, AIMessageChunk, BaseMessage
+from langchain_core.messages import AIMessage, AIMessageChunk, BaseMessage, ToolCallChunk
+from langchain_core.messages.tool import tool_call_chunk
 from langchain_core.output_parsers import JsonOutputParser, PydanticOutputParser
 from langchain_core.output_parsers.openai_tools import JsonOutputKeyToolsParser, PydanticToolsParser
 from langchain_core.outputs import ChatGeneration, ChatGenerationChunk, ChatResult
@@ -32,7 +34,7 @@ from langchain_hf_chat._params import merge_settings, to_chat_fields, validate_s
 from langchain_hf_chat._reasoning import ReasoningSplitter, add_reasoning, extract_reasoning
 from langchain_hf_chat._schema import schema_from
 from langchain_hf_chat._stop import StopSequenceFilter, truncate_at_stop
-from langchain_hf_chat._tools import convert_tools, normalize_tool_choice
+from langchain_hf_chat._tools import convert_tools, normalize_tool_choice, parse_streamed_grammar
 from langchain_hf_chat._transport import DONE, error_from_event, is_hf_host
 from langchain_hf_chat.llms._base import call_timeout
 
@@ -654,6 +656,17 @@ class ChatHuggingFace(BaseChatModel):
         return {"type": "json_object", "value": json_schema}
 
 
+def _rebuilt(chunk: AIMessageChunk, tool_chunks: list[ToolCallChunk], *, extra_content: str = "") -> AIMessageChunk:
+    # Tool calls are derived from tool_call_chunks when a chunk is built: changing them needs a new chunk.
+    return AIMessageChunk(
+        content=str(chunk.content or "") + extra_content,
+        tool_call_chunks=tool_chunks,
+        usage_metadata=chunk.usage_metadata,
+        response_metadata=dict(chunk.response_metadata),
+        additional_kwargs=dict(chunk.additional_kwargs),
+    )
+
+
 class _ChatStream:
     """Turns chat-completion chunks into LangChain chunks: stop enforcement, finish and usage bookkeeping."""
 
@@ -667,6 +680,8 @@ class _ChatStream:
         self.saw_any = False
         self.partial: list[str] = []
         self.splitter = None if chat.keep_think_tags else ReasoningSplitter()
+        #: TGI < 3.2 tool streams: the raw grammar fragments, parsed into one call when the stream ends.
+        self.grammar_text: list[str] | None = None
 
     def feed(self, payload: Any) -> Iterator[ChatGenerationChunk]:
         if payload is DONE:
@@ -682,7 +697,12 @@ class _ChatStream:
             return
         self.saw_any = True
         if chunk.tool_call_chunks:
+            if not self.saw_tool_calls and chunk.tool_call_chunks[0].get("name") is None:
+                self.grammar_text = []  # TGI 2.x-3.1: no name in any delta, the call is in the fragments
             self.saw_tool_calls = True
+            if self.grammar_text is not None:
+                self.grammar_text.extend(c.get("args") or "" for c in chunk.tool_call_chunks)
+                chunk = _rebuilt(chunk, [])
         if self.filter.stopped:
             # Stop already matched: only usage may still matter.
             if chunk.usage_metadata:
@@ -693,6 +713,8 @@ class _ChatStream:
             text = self._split_reasoning(chunk, chunk.content, final=final)
             chunk.content = self.filter.feed(text) if text else ""
             self.partial.append(chunk.content)
+        if final and self.grammar_text is not None:
+            chunk = self._with_grammar_call(chunk)
         if final:
             self.saw_finish = True
             chunk.content = str(chunk.content or "") + self.filter.flush()
@@ -710,6 +732,24 @@ class _ChatStream:
             or chunk.additional_kwargs
         ):
             yield ChatGenerationChunk(message=chunk)
+
+    def _with_grammar_call(self, chunk: AIMessageChunk) -> AIMessageChunk:
+        """``chunk`` carrying the call parsed from a TGI 2.x-3.1 tool stream (or ``no_tool``'s answer as text)."""
+        parsed = parse_streamed_grammar("".join(self.grammar_text or []))
+        self.grammar_text = None
+        calls = [
+            tool_call_chunk(name=call["name"], args=json.dumps(call["args"]), id=call.get("id") or str(i), index=i)
+            for i, call in enumerate(parsed.tool_calls)
+        ] + [
+            tool_call_chunk(name=bad.get("name"), args=bad.get("args"), id=bad.get("id"), index=len(parsed.tool_calls))
+            for bad in parsed.invalid_tool_calls
+        ]
+        rebuilt = _rebuilt(chunk, calls, extra_content=self.filter.feed(parsed.content) if parsed.content else "")
+        if calls:
+            rebuilt.response_metadata["finish_reason"] = "tool_calls"
+        else:
+            self.saw_tool_calls = False  # no_tool: a plain answer
+        return rebuilt
 
     def _split_reasoning(self, chunk: AIMessageChunk, text: str, *, final: bool) -> str:
         """Move ``<think>`` reasoning out of ``text`` into the chunk's ``reasoning_content``; return the answer."""
