@@ -11,7 +11,7 @@ from typing import Any, ClassVar
 from langchain_core.callbacks import AsyncCallbackManagerForLLMRun, CallbackManagerForLLMRun
 from langchain_core.language_models.llms import BaseLLM
 from langchain_core.outputs import Generation, GenerationChunk, LLMResult
-from pydantic import ConfigDict, Field, PrivateAttr, SecretStr, model_validator
+from pydantic import ConfigDict, Field, PrivateAttr, SecretStr, field_serializer, model_validator
 
 from langchain_hf_chat._params import (
     canonical_name,
@@ -235,6 +235,15 @@ class BaseHuggingFaceLLM(BaseLLM):
                 value = {**value, "headers": mask_headers(value["headers"])}
             yield name, value
 
+    @field_serializer("server_kwargs")
+    def _mask_server_kwargs(self, value: dict[str, Any]) -> dict[str, Any]:
+        # model_dump / model_dump_json are for display and storage: credential headers are masked there, as
+        # SecretStr fields are. The live value (and dumpd's secret references) are unchanged.
+        headers = value.get("headers")
+        if isinstance(headers, Mapping):
+            return {**value, "headers": mask_headers(headers)}
+        return value
+
     def _field_settings(self) -> dict[str, Any]:
         settings = {name: getattr(self, name) for name in GENERATION_FIELDS}
         if self.stop_sequences:
@@ -343,9 +352,7 @@ class BaseHuggingFaceLLM(BaseLLM):
                     ]
                 )
                 continue
-            result = self.backend.generate(
-                prompt, self._wire_parameters(settings), timeout=self._call_timeout(kwargs)
-            )
+            result = self.backend.generate(prompt, self._wire_parameters(settings), timeout=self._call_timeout(kwargs))
             generations.append([self._finish(result, stops)])
         return LLMResult(generations=generations)
 
