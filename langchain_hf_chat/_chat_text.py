@@ -25,10 +25,10 @@ from langchain_hf_chat._reasoning import (
     prompt_opens_reasoning,
 )
 from langchain_hf_chat._stop import StopSequenceFilter, truncate_at_stop
-from langchain_hf_chat._templates import ChatTemplate, load_chat_template
 from langchain_hf_chat._tools import parse_tool_calls, tool_call_grammar
 
 if TYPE_CHECKING:
+    from langchain_hf_chat._templates import ChatTemplate
     from langchain_hf_chat.chat_models import ChatHuggingFace
     from langchain_hf_chat.llms._backend import TextResult
 
@@ -73,6 +73,9 @@ class TextModeRunner:
         Order: explicit template, tokenizer, local path; then the HF cache (no network), the server's own
         template (TGI ``/chat_tokenize``), and only then a download from the Hub.
         """
+        # Imported here: jinja2 and the sandbox cost ~20-40 ms at import, and chat mode never needs them.
+        from langchain_hf_chat._templates import ChatTemplate, load_chat_template
+
         chat = self.chat
         if chat.chat_template is not None:
             return ChatTemplate.from_string(
