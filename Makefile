@@ -46,7 +46,8 @@ demo: install model
 	$(BIN)/python examples/notebook_walkthrough.py $(DEMO_ARGS)
 
 bench: install
-	$(BIN)/python benchmarks/run.py
+	$(BIN)/python -m pip install --quiet -r benchmarks/requirements.txt
+	$(BIN)/python benchmarks/run.py $(BENCH_ARGS)
 
 build_check: install
 	bash scripts/build_check.sh
