@@ -32,6 +32,7 @@ from langchain_hf_chat._messages import (
 )
 from langchain_hf_chat._params import merge_settings, to_chat_fields, validate_settings
 from langchain_hf_chat._reasoning import ReasoningSplitter, add_reasoning, extract_reasoning
+from langchain_hf_chat._response_format import cannot_constrain, fallback_plan, to_openai, to_tgi
 from langchain_hf_chat._schema import schema_from
 from langchain_hf_chat._stop import StopSequenceFilter, truncate_at_stop
 from langchain_hf_chat._tools import convert_tools, normalize_tool_choice, parse_streamed_grammar
@@ -150,6 +151,10 @@ class ChatHuggingFace(BaseChatModel):
     response_format_style: Literal["auto", "tgi", "openai"] = "auto"
     """Shape of ``response_format``: TGI's ``{"type": "json_object", "value": schema}`` or OpenAI's
     ``{"type": "json_schema", "json_schema": {...}}``. ``"auto"``: OpenAI for the providers router, else TGI."""
+    structured_output_fallback: bool = True
+    """When the server cannot constrain the output (no grammar support, a provider without structured output),
+    fall back from the JSON schema to JSON mode, then to asking for JSON in the prompt; the method that answered is
+    ``response_metadata["structured_output_method"]``. Remembered for later calls."""
     keep_think_tags: bool = False
     """Leave ``<think>...</think>`` in ``content``. By default reasoning (tags, or the server's
     ``reasoning_content``/``reasoning`` field) goes to ``additional_kwargs["reasoning_content"]``, a standard
@@ -174,6 +179,8 @@ class ChatHuggingFace(BaseChatModel):
     _text_runner: TextModeRunner | None = PrivateAttr(default=None)
     _lock: Any = PrivateAttr(default_factory=threading.Lock)
     _warned_tgi_only: bool = PrivateAttr(default=False)
+    _structured_floor: str | None = PrivateAttr(default=None)
+    _rf_shape: str | None = PrivateAttr(default=None)
 
     def __init__(self, **kwargs: Any) -> None:
         super().__init__(**kwargs)
@@ -376,7 +383,7 @@ class ChatHuggingFace(BaseChatModel):
             if request.get("parallel_tool_calls") is not None:
                 body["parallel_tool_calls"] = request["parallel_tool_calls"]
         if request.get("response_format") is not None:
-            body["response_format"] = request["response_format"]
+            body["response_format"] = self._shaped_response_format(request["response_format"])
         body.update(self.model_kwargs)
         body["stream"] = stream
         if stream and self.stream_usage:
@@ -416,6 +423,18 @@ class ChatHuggingFace(BaseChatModel):
     ) -> ChatResult:
         request = self._request_options(kwargs)
         settings = self._settings(stop, kwargs)
+        *weaker, last = self._structured_plan(messages, request)
+        for index, (method, attempt_messages, attempt_request) in enumerate(weaker):
+            try:
+                return _with_method(self._generate_once(attempt_messages, settings, attempt_request), method)
+            except errors.HuggingFaceError as exc:
+                if not self._degrade(exc, method, ([*weaker, last])[index + 1][0]):
+                    raise
+        return _with_method(self._generate_once(last[1], settings, last[2]), last[0])
+
+    def _generate_once(
+        self, messages: Sequence[BaseMessage], settings: Mapping[str, Any], request: Mapping[str, Any]
+    ) -> ChatResult:
         if self.resolved_mode == "chat":
             try:
                 data = self.llm.backend.chat(
@@ -438,6 +457,20 @@ class ChatHuggingFace(BaseChatModel):
     ) -> ChatResult:
         request = self._request_options(kwargs)
         settings = self._settings(stop, kwargs)
+        *weaker, last = self._structured_plan(messages, request)
+        for index, (method, attempt_messages, attempt_request) in enumerate(weaker):
+            try:
+                result = await self._agenerate_once(attempt_messages, settings, attempt_request)
+            except errors.HuggingFaceError as exc:
+                if not self._degrade(exc, method, ([*weaker, last])[index + 1][0]):
+                    raise
+            else:
+                return _with_method(result, method)
+        return _with_method(await self._agenerate_once(last[1], settings, last[2]), last[0])
+
+    async def _agenerate_once(
+        self, messages: Sequence[BaseMessage], settings: Mapping[str, Any], request: Mapping[str, Any]
+    ) -> ChatResult:
         if self.resolved_mode == "chat":
             try:
                 data = await self.llm.backend.achat(
@@ -450,6 +483,44 @@ class ChatHuggingFace(BaseChatModel):
                 return self._chat_result(data, settings)
         message = await self.text_runner.agenerate(messages, settings, request)
         return ChatResult(generations=[ChatGeneration(message=message)])
+
+    # -- structured output: shapes and fallbacks ------------------------------------------------------------
+
+    def _structured_plan(
+        self, messages: Sequence[BaseMessage], request: Mapping[str, Any]
+    ) -> list[tuple[str | None, Sequence[BaseMessage], dict[str, Any]]]:
+        plan = fallback_plan(messages, request, start=self._structured_floor)
+        return plan if self.structured_output_fallback else plan[:1]
+
+    def _degrade(self, exc: errors.HuggingFaceError, method: str | None, weaker: str | None) -> bool:
+        """After ``exc``, fall back from ``method`` to ``weaker`` for this and later calls, if that can help."""
+        if weaker is None or not cannot_constrain(exc):
+            return False
+        logger.warning(
+            "structured output: the server cannot use %s (%s); falling back to %s", method, exc.server_message, weaker
+        )
+        self._structured_floor = weaker
+        return True
+
+    def _shaped_response_format(self, response_format: Mapping[str, Any]) -> dict[str, Any]:
+        """``response_format`` in the shape this server accepts (see ``response_format_style``)."""
+        return to_openai(response_format) if self._response_format_shape() == "openai" else to_tgi(response_format)
+
+    def _response_format_shape(self) -> str:
+        if self.response_format_style != "auto":
+            return self.response_format_style
+        if self._rf_shape is None:
+            backend = getattr(self.llm, "backend", None)
+            if getattr(backend, "chat_model", None) is not None:
+                self._rf_shape = "openai"  # the providers router
+            else:
+                # TGI answers /info; OpenAI-style servers (vLLM, SGLang) have none. Asked once per instance.
+                try:
+                    info = backend.info() if backend is not None and hasattr(backend, "info") else {}
+                except errors.HuggingFaceError:
+                    info = {}
+                self._rf_shape = "openai" if info is None else "tgi"
+        return self._rf_shape
 
     def _chat_result(self, data: Any, settings: Mapping[str, Any]) -> ChatResult:
         if not isinstance(data, Mapping):
@@ -481,6 +552,8 @@ class ChatHuggingFace(BaseChatModel):
     ) -> Iterator[ChatGenerationChunk]:
         request = self._request_options(kwargs)
         settings = self._settings(stop, kwargs)
+        # Streams take the structured-output method that worked before (no retry once tokens flow).
+        _, messages, request = self._structured_plan(messages, request)[0]  # type: ignore[assignment]
         if self.resolved_mode == "chat":
             stream = _ChatStream(self, settings)
             events = self.llm.backend.chat_stream(
@@ -520,6 +593,8 @@ class ChatHuggingFace(BaseChatModel):
     ) -> AsyncIterator[ChatGenerationChunk]:
         request = self._request_options(kwargs)
         settings = self._settings(stop, kwargs)
+        # Streams take the structured-output method that worked before (no retry once tokens flow).
+        _, messages, request = self._structured_plan(messages, request)[0]  # type: ignore[assignment]
         if self.resolved_mode == "chat":
             stream = _ChatStream(self, settings)
             events = self.llm.backend.achat_stream(
@@ -665,6 +740,13 @@ def _rebuilt(chunk: AIMessageChunk, tool_chunks: list[ToolCallChunk], *, extra_c
         response_metadata=dict(chunk.response_metadata),
         additional_kwargs=dict(chunk.additional_kwargs),
     )
+
+
+def _with_method(result: ChatResult, method: str | None) -> ChatResult:
+    if method is not None:
+        for generation in result.generations:
+            generation.message.response_metadata["structured_output_method"] = method
+    return result
 
 
 class _ChatStream:

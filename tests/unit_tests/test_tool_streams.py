@@ -35,9 +35,9 @@ def versioned(request: pytest.FixtureRequest) -> Iterator[TGIServer]:
 
 
 @pytest.fixture
-def tgi_version(versioned: TGIServer) -> Iterator[TGIServer]:
+def tgi_version(versioned: TGIServer) -> TGIServer:
     versioned.clear()
-    yield versioned
+    return versioned
 
 
 def bound(server: TGIServer, **kwargs: Any) -> Any:
@@ -71,9 +71,7 @@ def test_streamed_tool_calls_aggregate_to_what_invoke_returns(tgi_version: TGISe
     streamed = aggregate(list(bound(tgi_version, tool_choice="GetWeather").stream("Weather in Paris?")))
     assert isinstance(invoked, AIMessage)
     assert [(c["name"], c["args"]) for c in streamed.tool_calls] == [("GetWeather", ARGS)]
-    assert [(c["name"], c["args"]) for c in streamed.tool_calls] == [
-        (c["name"], c["args"]) for c in invoked.tool_calls
-    ]
+    assert [(c["name"], c["args"]) for c in streamed.tool_calls] == [(c["name"], c["args"]) for c in invoked.tool_calls]
     assert streamed.invalid_tool_calls == []
 
 
