@@ -5,8 +5,14 @@
 3. Wrap them in ChatHuggingFace: model_id, the rendered chat prompt, an answer, a streamed answer.
 4. Run the classic ReAct-JSON agent with a search tool over a bundled corpus and a calculator.
 
-Run with ``make demo``. ``--scripted`` uses scripted replies instead of the model (instant). With ``HF_TOKEN`` set,
-``--endpoint-url URL`` or ``--repo-id ID`` runs the same walk against real Hugging Face services.
+A 135M-parameter model cannot keep to the ReAct-JSON format on its own, so with the real model the agent runs
+with grammar-forced turns (``constrain_actions=True``): every reply is a thought plus a tool call or a final
+answer the parser accepts. It must act first, answers after the calculator, a repeated action or 4 actions.
+The answer itself is whatever the tiny model makes of it.
+
+Run with ``make demo``. ``--scripted`` uses scripted replies instead of the model (instant; the agent replays
+zephyr-7b-beta's run from the original notebook). With ``HF_TOKEN`` set, ``--endpoint-url URL`` or
+``--repo-id ID`` runs the same walk against real Hugging Face services.
 """
 
 from __future__ import annotations
@@ -35,8 +41,9 @@ def banner(text: str) -> None:
 
 
 @contextlib.contextmanager
-def local_server(scripted: bool) -> Iterator[tuple[str, str, str | None]]:
-    """A TGI-compatible server on 127.0.0.1: the real model, or scripted replies."""
+def local_server(scripted: bool) -> Iterator[tuple[str, str, str | None, Any]]:
+    """A TGI-compatible server on 127.0.0.1: the real model, or scripted replies. Yields url, model id,
+    model folder (for its chat template) and the backend."""
     from langchain_hf_chat.testing import ScriptedBackend, TGIServer
 
     if scripted:
@@ -45,7 +52,7 @@ def local_server(scripted: bool) -> Iterator[tuple[str, str, str | None]]:
             default_reply="The unstoppable force stops, or the immovable object moves: both cannot exist at once.",
         )
         with TGIServer(backend=backend) as server:
-            yield server.url, backend.model_id, None
+            yield server.url, backend.model_id, None, backend
         return
     from langchain_hf_chat.testing.backends.model import ModelBackend
     from langchain_hf_chat.testing.model_store import ensure_model
@@ -55,9 +62,10 @@ def local_server(scripted: bool) -> Iterator[tuple[str, str, str | None]]:
     print(f"Loading {path.name} on the CPU ...", flush=True)
     start = time.perf_counter()
     backend = ModelBackend(path)
+    backend.load()  # now, not on the first request, so the walk's timings are the model's
     with TGIServer(backend=backend) as server:
         print(f"Model server ready at {server.url} in {time.perf_counter() - start:.1f}s", flush=True)
-        yield server.url, backend.model_id, str(path)
+        yield server.url, backend.model_id, str(path), backend
 
 
 def build_llms(url: str, model_id: str, token: str | None, remote: bool) -> dict[str, Any]:
@@ -105,13 +113,25 @@ def walk(llms: dict[str, Any], template_path: str | None = None) -> ChatHuggingF
     return chat
 
 
-def run_agent(chat_model: ChatHuggingFace) -> None:
+def run_agent(chat_model: ChatHuggingFace, *, constrained: bool) -> None:
     from langchain_hf_chat.agents import create_react_json_executor, demo_tools
 
-    banner(f"ReAct-JSON agent: {QUESTION}")
-    executor = create_react_json_executor(chat_model, demo_tools(), verbose=True, max_iterations=5)
+    how = "grammar-forced turns" if constrained else "free-form turns"
+    banner(f"ReAct-JSON agent ({how}): {QUESTION}")
+    options: dict[str, Any] = {}
+    if constrained:
+        options = {"constrain_actions": True, "final_answer_after": ["Calculator"], "max_actions": 4}
+    executor = create_react_json_executor(
+        chat_model, demo_tools(), verbose=True, max_iterations=6, return_intermediate_steps=True, **options
+    )
+    start = time.perf_counter()
     result = executor.invoke({"input": QUESTION})
-    print(f"\nFinal answer: {result['output']}")
+    parse_errors = sum(1 for action, _ in result["intermediate_steps"] if action.tool == "_Exception")
+    print(
+        f"\nFinal answer: {result['output']}\n"
+        f"({len(result['intermediate_steps'])} tool steps, {parse_errors} parser errors, "
+        f"{time.perf_counter() - start:.1f}s)"
+    )
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -120,6 +140,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--endpoint-url", help="a real TGI server or Inference Endpoint URL (needs HF_TOKEN)")
     parser.add_argument("--repo-id", help="a Hub model served by Inference Providers (needs HF_TOKEN)")
     parser.add_argument("--no-agent", action="store_true", help="skip the agent section")
+    parser.add_argument(
+        "--agent-grammar",
+        choices=("auto", "on", "off"),
+        default="auto",
+        help="grammar-forced agent turns (auto: on for the local real model; needs a server with regex grammars)",
+    )
     args = parser.parse_args(argv)
     token = os.environ.get("HF_TOKEN") or os.environ.get("HUGGINGFACEHUB_API_TOKEN")
     started = time.perf_counter()
@@ -133,14 +159,20 @@ def main(argv: list[str] | None = None) -> int:
             llms = {"HuggingFaceHub": llms["HuggingFaceHub"]}
         chat = walk(llms)
         if not args.no_agent:
-            run_agent(chat)
+            run_agent(chat, constrained=args.agent_grammar == "on")
     else:
         # Offline walk: nothing may be fetched from the Hugging Face Hub.
         os.environ["HF_HUB_OFFLINE"] = "1"
-        with local_server(args.scripted) as (url, model_id, model_path):
+        with local_server(args.scripted) as (url, model_id, model_path, backend):
             chat = walk(build_llms(url, model_id, None, remote=False), template_path=model_path)
             if not args.no_agent:
-                run_agent(chat)
+                if args.scripted:
+                    from langchain_hf_chat.agents.transcripts import NOTEBOOK_TRANSCRIPT
+
+                    for reply in NOTEBOOK_TRANSCRIPT:  # zephyr-7b-beta's replies in the original notebook
+                        backend.queue_reply(reply)
+                constrained = args.agent_grammar == "on" or (args.agent_grammar == "auto" and not args.scripted)
+                run_agent(chat, constrained=constrained)
     print(f"\nDemo finished in {time.perf_counter() - started:.1f}s.")
     return 0
 
