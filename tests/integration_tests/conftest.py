@@ -8,6 +8,9 @@ from collections.abc import Iterator
 
 import pytest
 
+from langchain_hf_chat.testing import TGIServer
+from langchain_hf_chat.testing.backends.base import Backend
+
 
 @pytest.fixture(scope="session")
 def real_model_backend() -> Iterator[object]:
@@ -26,3 +29,14 @@ def real_model_backend() -> Iterator[object]:
     backend.load()
     yield backend
     asyncio.run(backend.aclose())
+
+
+@pytest.fixture(scope="session")
+def real_model_server(real_model_backend: object) -> Iterator[TGIServer]:
+    """The session's real model behind a :class:`TGIServer` on 127.0.0.1 (the model is loaded once).
+
+    Tests share it, so they must not rely on server state (request log, faults) left by other tests.
+    """
+    assert isinstance(real_model_backend, Backend)
+    with TGIServer(backend=real_model_backend) as server:
+        yield server
