@@ -101,3 +101,53 @@ def test_auto_tool_choice_stream_without_a_call_is_plain_text(tgi_version: TGISe
     streamed = aggregate(list(bound(tgi_version).stream("Hello")))
     assert streamed.tool_calls == []
     assert streamed.content == "No tool needed."
+
+
+# -- finish reasons and logprobs, across the same versions ------------------------------------------------
+
+
+def plain(server: TGIServer, **kwargs: Any) -> ChatHuggingFace:
+    return ChatHuggingFace(
+        llm=HuggingFaceTextGenInference(inference_server_url=server.url), model_id="org/tools", **kwargs
+    )
+
+
+def scripted(server: TGIServer) -> ScriptedBackend:
+    assert isinstance(server.backend, ScriptedBackend)
+    return server.backend
+
+
+def test_eos_is_stop_with_the_raw_reason_kept(tgi_version: TGIServer) -> None:
+    scripted(tgi_version).queue_reply("Done.")
+    metadata = plain(tgi_version).invoke("Hi").response_metadata
+    assert metadata["finish_reason"] == "stop"
+    assert metadata["raw_finish_reason"] == ("stop" if tgi_version.state.config.version.eos_is_stop else "eos_token")
+
+
+@pytest.mark.parametrize(("reason", "expected"), [("length", "length"), ("stop_sequence", "stop")])
+def test_finish_reasons_normalise_in_invoke_and_stream(tgi_version: TGIServer, reason: str, expected: str) -> None:
+    scripted(tgi_version).queue_reply("Some text", finish_reason=reason)  # type: ignore[arg-type]
+    invoked = plain(tgi_version).invoke("Hi").response_metadata
+    scripted(tgi_version).queue_reply("Some text", finish_reason=reason)  # type: ignore[arg-type]
+    streamed = aggregate(list(plain(tgi_version).stream("Hi"))).response_metadata
+    assert (invoked["finish_reason"], invoked["raw_finish_reason"]) == (expected, reason)
+    assert (streamed["finish_reason"], streamed["raw_finish_reason"]) == (expected, reason)
+
+
+def test_logprobs_in_response_metadata(tgi_version: TGIServer) -> None:
+    scripted(tgi_version).queue_reply("Hello there")
+    metadata = plain(tgi_version, logprobs=True, top_logprobs=2).invoke("Hi").response_metadata
+    content = metadata["logprobs"]["content"]
+    assert [t["token"] for t in content][:2] == ["Hello", " there"]
+    assert all(isinstance(t["logprob"], float) for t in content)
+    assert len(content[0]["top_logprobs"]) == 2
+
+
+def test_logprobs_accumulate_over_a_stream(tgi_version: TGIServer) -> None:
+    scripted(tgi_version).queue_reply("Hello there")
+    total = aggregate(list(plain(tgi_version, logprobs=True, top_logprobs=1).stream("Hi")))
+    assert [t["token"] for t in total.response_metadata["logprobs"]["content"]][:2] == ["Hello", " there"]
+
+
+def test_no_logprobs_unless_asked(tgi_version: TGIServer) -> None:
+    assert "logprobs" not in plain(tgi_version).invoke("Hi").response_metadata
