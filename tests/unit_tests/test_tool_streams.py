@@ -7,7 +7,9 @@ same with ``parameters``. Every version must give the same ``tool_calls``.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+import sys
+from collections.abc import Iterator, Mapping
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -15,6 +17,7 @@ from langchain_core.messages import AIMessage, AIMessageChunk
 from pydantic import BaseModel
 
 from langchain_hf_chat import ChatHuggingFace, HuggingFaceTextGenInference
+from langchain_hf_chat.llms._backend import TextResult, TokenEvent
 from langchain_hf_chat.testing import ScriptedBackend, TGIServer
 
 VERSIONS = ["3.3", "3.2", "3.1", "3.0", "2.4", "2.1", "2.0"]
@@ -151,3 +154,79 @@ def test_logprobs_accumulate_over_a_stream(tgi_version: TGIServer) -> None:
 
 def test_no_logprobs_unless_asked(tgi_version: TGIServer) -> None:
     assert "logprobs" not in plain(tgi_version).invoke("Hi").response_metadata
+
+
+# -- local (in-process) models: tools reach the chat template, calls are parsed from the text ---------------
+
+QWEN_TEMPLATE = (Path(__file__).parent.parent / "fixtures" / "templates" / "qwen2.5-7b-instruct.jinja").read_text()
+HERMES_CALL = '<tool_call>\n{"name": "GetWeather", "arguments": {"city": "Paris", "unit": "celsius"}}\n</tool_call>'
+
+
+class FakeLocalBackend:
+    """A pipeline-like backend: records prompts and answers with a Hermes tool call, token by token."""
+
+    chat_url = None
+    info_url = None
+
+    def __init__(self) -> None:
+        self.prompts: list[str] = []
+
+    def generate(self, prompt: str, parameters: Mapping[str, Any], **_: Any) -> TextResult:
+        self.prompts.append(prompt)
+        return TextResult(text=HERMES_CALL, finish_reason="eos_token", generated_tokens=20)
+
+    def stream(self, prompt: str, parameters: Mapping[str, Any], **_: Any) -> Iterator[TokenEvent]:
+        self.prompts.append(prompt)
+        pieces = [HERMES_CALL[i : i + 7] for i in range(0, len(HERMES_CALL), 7)]
+        for piece in pieces[:-1]:
+            yield TokenEvent(text=piece)
+        yield TokenEvent(text=pieces[-1], final=TextResult(text=HERMES_CALL, finish_reason="eos_token"))
+
+
+class FakePipelineLLM:
+    """What ChatHuggingFace reads from HuggingFacePipeline, without transformers."""
+
+    model_id = "Qwen/Qwen2.5-7B-Instruct"
+    tokenizer = None
+    template_path = None
+
+    def __init__(self) -> None:
+        self.backend = FakeLocalBackend()
+
+
+@pytest.fixture
+def local_chat() -> ChatHuggingFace:
+    return ChatHuggingFace(llm=FakePipelineLLM(), chat_template=QWEN_TEMPLATE)
+
+
+def test_local_model_uses_text_mode(local_chat: ChatHuggingFace) -> None:
+    assert local_chat.resolved_mode == "text"
+
+
+def test_bound_tools_reach_the_local_chat_template(local_chat: ChatHuggingFace) -> None:
+    before = set(sys.modules)
+    local_chat.bind_tools([GetWeather]).invoke("Weather in Paris?")
+    prompt = local_chat.llm.backend.prompts[-1]
+    assert "<tools>" in prompt
+    assert '"name": "GetWeather"' in prompt
+    assert not any(name.split(".")[0] in ("transformers", "torch") for name in set(sys.modules) - before)
+
+
+def test_local_tool_calls_are_parsed_from_the_text(local_chat: ChatHuggingFace) -> None:
+    message = local_chat.bind_tools([GetWeather]).invoke("Weather in Paris?")
+    assert isinstance(message, AIMessage)
+    assert [(c["name"], c["args"]) for c in message.tool_calls] == [("GetWeather", ARGS)]
+    assert message.content == ""
+    assert message.response_metadata["finish_reason"] == "tool_calls"
+
+
+def test_local_tool_call_stream_aggregates_to_the_same_call(local_chat: ChatHuggingFace) -> None:
+    streamed = aggregate(list(local_chat.bind_tools([GetWeather]).stream("Weather in Paris?")))
+    assert [(c["name"], c["args"]) for c in streamed.tool_calls] == [("GetWeather", ARGS)]
+
+
+def test_local_parsers_are_pluggable(local_chat: ChatHuggingFace) -> None:
+    chat = local_chat.model_copy(update={"tool_call_formats": ["mistral"]})
+    message = chat.bind_tools([GetWeather]).invoke("Weather in Paris?")
+    assert isinstance(message, AIMessage)
+    assert message.tool_calls == []  # a Hermes call is not Mistral's format: left as text
