@@ -266,7 +266,9 @@ def error_from_response(
         cls = errors.ProviderNotSupportedError
     if status_code == 422 and error_type is None and lowered.startswith("input validation error"):
         cls = errors.ValidationError
-    retry_after = _parse_retry_after(headers.get("retry-after")) or _parse_ratelimit_reset(headers.get("ratelimit"))
+    retry_after = _parse_retry_after(headers.get("retry-after"))
+    if retry_after is None:  # "Retry-After: 0" is a real hint: retry now
+        retry_after = _parse_ratelimit_reset(headers.get("ratelimit"))
     if status_code == 503 and data is not None and isinstance(data.get("estimated_time"), (int, float)):
         retry_after = float(data["estimated_time"])
     if not message:
@@ -626,16 +628,14 @@ class Transport:
                         raise error_from_response(response.status_code, response.content, response.headers, url)
                     decoder = SSEDecoder()
                     try:
-                        for line in response.iter_lines():
-                            payload = decoder.feed_line(line)
-                            if payload is None:
-                                continue
-                            if not yielded:
-                                _raise_if_overloaded(payload, url)
-                            yielded = True
-                            yield payload
-                            if payload is DONE:
-                                return
+                        for text in response.iter_text():
+                            for payload in decoder.feed(text):
+                                if not yielded:
+                                    _raise_if_overloaded(payload, url)
+                                yielded = True
+                                yield payload
+                                if payload is DONE:
+                                    return
                         tail = decoder.close()
                         if tail is not None:
                             yield tail
@@ -726,16 +726,14 @@ class Transport:
                         raise error_from_response(response.status_code, response.content, response.headers, url)
                     decoder = SSEDecoder()
                     try:
-                        async for line in response.aiter_lines():
-                            payload = decoder.feed_line(line)
-                            if payload is None:
-                                continue
-                            if not yielded:
-                                _raise_if_overloaded(payload, url)
-                            yielded = True
-                            yield payload
-                            if payload is DONE:
-                                return
+                        async for text in response.aiter_text():
+                            for payload in decoder.feed(text):
+                                if not yielded:
+                                    _raise_if_overloaded(payload, url)
+                                yielded = True
+                                yield payload
+                                if payload is DONE:
+                                    return
                         tail = decoder.close()
                         if tail is not None:
                             yield tail

@@ -74,6 +74,11 @@ def test_retry_after_seconds_and_estimated_time_are_parsed() -> None:
     assert error_from_response(429, b"{}", {"ratelimit": '"api";r=0;t=55'}, "u").retry_after == 55
 
 
+def test_retry_after_zero_is_kept_over_the_ratelimit_header() -> None:
+    err = error_from_response(429, b"{}", {"retry-after": "0", "ratelimit": '"api";r=0;t=55'}, "u")
+    assert err.retry_after == 0
+
+
 def test_retry_after_http_date_is_parsed() -> None:
     err = error_from_response(429, b"{}", {"retry-after": "Wed, 21 Oct 2099 07:28:00 GMT"}, "u")
     assert err.retry_after is not None and err.retry_after > 0
