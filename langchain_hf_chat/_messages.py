@@ -33,6 +33,8 @@ from langchain_core.messages import (
 from langchain_core.messages.ai import UsageMetadata
 from langchain_core.messages.tool import tool_call_chunk
 
+from langchain_hf_chat import errors
+
 __all__ = [
     "FINISH_REASONS",
     "chunk_from_chat_chunk",
@@ -211,43 +213,82 @@ def messages_to_template(messages: Sequence[BaseMessage]) -> list[dict[str, Any]
     return out
 
 
-def usage_from(usage: Mapping[str, Any] | None) -> UsageMetadata | None:
-    """LangChain ``usage_metadata`` from an OpenAI/TGI ``usage`` object."""
-    if not usage:
+# Responses come from servers of every version and quality: the readers below take what has the expected type
+# and ignore the rest, so a malformed field never becomes an AttributeError deep inside.
+
+
+def _mapping(value: Any) -> Mapping[str, Any]:
+    return value if isinstance(value, Mapping) else {}
+
+
+def _text_or_none(value: Any) -> str | None:
+    return value if isinstance(value, str) else None
+
+
+def _count(value: Any) -> int:
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not value >= 0:
+        return 0
+    return int(value) if value < 2**63 else 0
+
+
+def _response_text(content: Any) -> str:
+    """``content`` of a response message: a string, or the text parts of a list of content parts."""
+    if isinstance(content, str):
+        return content
+    if isinstance(content, list):
+        return "".join(
+            part if isinstance(part, str) else str(part.get("text") or "")
+            for part in content
+            if isinstance(part, str) or (isinstance(part, Mapping) and isinstance(part.get("text"), str))
+        )
+    return ""
+
+
+def _first_choice(data: Mapping[str, Any]) -> Mapping[str, Any] | None:
+    choices = data.get("choices")
+    choice = choices[0] if isinstance(choices, list) and choices else None
+    return choice if isinstance(choice, Mapping) else None
+
+
+def usage_from(usage: Any) -> UsageMetadata | None:
+    """LangChain ``usage_metadata`` from an OpenAI/TGI ``usage`` object (``None`` when absent or malformed)."""
+    if not usage or not isinstance(usage, Mapping):
         return None
-    prompt = int(usage.get("prompt_tokens") or 0)
-    completion = int(usage.get("completion_tokens") or 0)
-    total = int(usage.get("total_tokens") or prompt + completion)
+    prompt = _count(usage.get("prompt_tokens"))
+    completion = _count(usage.get("completion_tokens"))
+    total = _count(usage.get("total_tokens")) or prompt + completion
     metadata: UsageMetadata = {"input_tokens": prompt, "output_tokens": completion, "total_tokens": total}  # type: ignore[typeddict-item]
     return metadata
 
 
 def message_from_chat_response(data: Mapping[str, Any]) -> AIMessage:
-    """An ``AIMessage`` from a non-streaming chat-completions response (any TGI or OpenAI-style version)."""
+    """An ``AIMessage`` from a non-streaming chat-completions response (any TGI or OpenAI-style version).
+
+    Raises :class:`~langchain_hf_chat.errors.ServerError` when the response has no choice to read.
+    """
     from langchain_hf_chat._tools import parse_wire_tool_calls
 
-    choices = data.get("choices") or []
-    if not choices:
-        raise ValueError(f"chat response has no choices: {str(data)[:200]!r}")
-    choice = choices[0]
-    message = choice.get("message") or {}
-    content = message.get("content") or ""
+    choice = _first_choice(data)
+    if choice is None:
+        raise errors.ServerError(f"chat response has no choices: {str(data)[:200]!r}")
+    message = _mapping(choice.get("message"))
+    content = _response_text(message.get("content"))
     tool_calls, invalid = parse_wire_tool_calls(message.get("tool_calls"))
-    raw_reason = choice.get("finish_reason")
+    raw_reason = _text_or_none(choice.get("finish_reason"))
     metadata: dict[str, Any] = {
-        "model_name": data.get("model"),
+        "model_name": _text_or_none(data.get("model")),
         "finish_reason": "tool_calls"
         if tool_calls and raw_reason in (None, "stop", "eos_token")
         else normalize_finish_reason(raw_reason),
     }
     if raw_reason is not None:
         metadata["raw_finish_reason"] = raw_reason
-    if data.get("system_fingerprint"):
+    if _text_or_none(data.get("system_fingerprint")):
         metadata["system_fingerprint"] = data["system_fingerprint"]
     if choice.get("logprobs") is not None:
         metadata["logprobs"] = choice["logprobs"]
     additional: dict[str, Any] = {}
-    reasoning = message.get("reasoning_content") or message.get("reasoning")
+    reasoning = _text_or_none(message.get("reasoning_content")) or _text_or_none(message.get("reasoning"))
     if reasoning:
         additional["reasoning_content"] = reasoning
     return AIMessage(
@@ -257,49 +298,52 @@ def message_from_chat_response(data: Mapping[str, Any]) -> AIMessage:
         usage_metadata=usage_from(data.get("usage")),
         response_metadata=metadata,
         additional_kwargs=additional,
-        id=data.get("id") or None,
+        id=_text_or_none(data.get("id")) or None,
     )
 
 
 def chunk_from_chat_chunk(data: Mapping[str, Any]) -> AIMessageChunk | None:
     """An ``AIMessageChunk`` for one streamed chat-completions chunk (``None`` for an empty one)."""
     usage = usage_from(data.get("usage"))
-    choices = data.get("choices") or []
-    if not choices:
+    choice = _first_choice(data)
+    if choice is None:
         if usage is None:
             return None
         return AIMessageChunk(content="", usage_metadata=usage)
-    choice = choices[0]
-    delta = choice.get("delta") or {}
-    content = delta.get("content") or ""
+    delta = _mapping(choice.get("delta"))
+    content = _response_text(delta.get("content"))
     tool_chunks = []
     raw_calls = delta.get("tool_calls")
     if isinstance(raw_calls, Mapping):  # TGI 2.x-3.1: a single object
         raw_calls = [raw_calls]
-    for position, call in enumerate(raw_calls or []):
-        function = call.get("function") or {}
+    for position, call in enumerate(raw_calls if isinstance(raw_calls, list) else []):
+        if not isinstance(call, Mapping):
+            continue
+        function = _mapping(call.get("function"))
         args = function.get("arguments")
         if args is not None and not isinstance(args, str):
             args = json.dumps(args, ensure_ascii=False)
         raw_id = call.get("id")
+        index = call.get("index", position)
         tool_chunks.append(
             tool_call_chunk(
-                name=function.get("name") or None,
+                name=_text_or_none(function.get("name")) or None,
                 args=args,
-                id=str(raw_id) if raw_id not in (None, "") else None,
-                index=call.get("index", position) if isinstance(call.get("index", position), int) else position,
+                id=str(raw_id) if isinstance(raw_id, (str, int)) and raw_id != "" else None,
+                index=index if isinstance(index, int) and not isinstance(index, bool) else position,
             )
         )
     metadata: dict[str, Any] = {}
-    raw_reason = choice.get("finish_reason")
+    raw_reason = _text_or_none(choice.get("finish_reason"))
     if raw_reason:
         metadata["finish_reason"] = normalize_finish_reason(raw_reason)
         metadata["raw_finish_reason"] = raw_reason
-        metadata["model_name"] = data.get("model")
-    if choice.get("logprobs") is not None:
-        metadata["logprobs"] = choice["logprobs"]
+        metadata["model_name"] = _text_or_none(data.get("model"))
+    logprobs = _mapping(choice.get("logprobs")).get("content")
+    if isinstance(logprobs, list):  # chunks are merged, so keep only the one shape that merges: {"content": [...]}
+        metadata["logprobs"] = {"content": logprobs}
     additional: dict[str, Any] = {}
-    reasoning = delta.get("reasoning_content") or delta.get("reasoning")
+    reasoning = _text_or_none(delta.get("reasoning_content")) or _text_or_none(delta.get("reasoning"))
     if reasoning:
         additional["reasoning_content"] = reasoning
     return AIMessageChunk(

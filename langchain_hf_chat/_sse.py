@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+from collections.abc import Iterator
 from typing import Any, Final
 
 from langchain_hf_chat.errors import StreamParseError
@@ -42,13 +43,41 @@ def _shorten(text: str, limit: int = 200) -> str:
 
 
 class SSEDecoder:
-    """Turns SSE lines into decoded JSON payloads (dicts or lists) or :data:`DONE`."""
+    """Turns SSE lines (or text chunks, with :meth:`feed`) into decoded JSON payloads or :data:`DONE`."""
 
-    __slots__ = ("_data", "_size")
+    __slots__ = ("_data", "_pending", "_size", "_trailing_cr")
 
     def __init__(self) -> None:
         self._data: list[str] = []
         self._size = 0
+        self._pending = ""
+        self._trailing_cr = False
+
+    def feed(self, text: str) -> Iterator[Any]:
+        r"""Feed a chunk of the response text; yield the payloads of the events it completes, in order.
+
+        Only CR LF, LF and CR end a line, as the SSE standard says. (``str.splitlines`` and httpx's
+        ``iter_lines`` also split on U+2028, U+0085 and friends, which JSON carries unescaped inside strings.)
+
+        >>> decoder = SSEDecoder()
+        >>> [*decoder.feed('data: {"text": "a\u2028b"}\n')], [*decoder.feed("\ndata: [DO")], [*decoder.feed("NE]\n\n")]
+        ([{'text': 'a\u2028b'}], [], [<DONE>])
+        """
+        if self._trailing_cr:
+            text = "\r" + text
+            self._trailing_cr = False
+        if text.endswith("\r"):  # maybe the first half of a CR LF
+            self._trailing_cr = True
+            text = text[:-1]
+        if "\r" in text:
+            text = text.replace("\r\n", "\n").replace("\r", "\n")
+        lines = text.split("\n")
+        lines[0] = self._pending + lines[0]
+        self._pending = lines.pop()
+        for line in lines:
+            payload = self.feed_line(line)
+            if payload is not None:
+                yield payload
 
     def feed_line(self, line: str) -> Any:
         """Feed one line (without its line ending); return a payload when an event completes, else ``None``."""
@@ -107,5 +136,11 @@ class SSEDecoder:
             ) from None
 
     def close(self) -> Any:
-        """End of input: decode what is buffered (an event not followed by a blank line)."""
+        """End of input: decode what is buffered (a last line without its line ending, an unfinished event)."""
+        pending, self._pending = self._pending, ""
+        self._trailing_cr = False
+        if pending:
+            payload = self.feed_line(pending)
+            if payload is not None:
+                return payload
         return self._dispatch()

@@ -127,16 +127,34 @@ def parse_generate_response(data: Any, *, url: str) -> TextResult:
                 break
     if not isinstance(text, str):
         raise errors.ServerError(f"the response has no generated text: {str(data)[:200]!r}", url=url)
-    details = data.get("details") or {}
-    prefill = details.get("prefill") if isinstance(details, dict) else None
+    details = _details(data)
+    prefill = details.get("prefill")
     return TextResult(
         text=text,
-        finish_reason=details.get("finish_reason"),
-        generated_tokens=details.get("generated_tokens"),
-        prompt_tokens=len(prefill) if prefill else None,
-        seed=details.get("seed"),
+        finish_reason=_str_field(details, "finish_reason"),
+        generated_tokens=_int_field(details, "generated_tokens"),
+        prompt_tokens=len(prefill) if isinstance(prefill, list) and prefill else None,
+        seed=_int_field(details, "seed"),
         raw=data,
     )
+
+
+# ``details`` come from servers of every version: keep the fields that have the expected type, drop the rest.
+
+
+def _details(data: Mapping[str, Any]) -> Mapping[str, Any]:
+    details = data.get("details")
+    return details if isinstance(details, Mapping) else {}
+
+
+def _str_field(data: Mapping[str, Any], key: str) -> str | None:
+    value = data.get(key)
+    return value if isinstance(value, str) else None
+
+
+def _int_field(data: Mapping[str, Any], key: str) -> int | None:
+    value = data.get(key)
+    return value if isinstance(value, int) and not isinstance(value, bool) else None
 
 
 def parse_stream_event(payload: Any, *, url: str) -> TokenEvent | None:
@@ -147,19 +165,24 @@ def parse_stream_event(payload: Any, *, url: str) -> TokenEvent | None:
         raise errors.StreamParseError(f"unexpected stream event: {str(payload)[:200]!r}", url=url)
     if payload.get("error") is not None:
         raise error_from_event(payload, url)
-    token = payload.get("token") or {}
-    text = token.get("text", "") if isinstance(token, dict) else ""
-    special = bool(token.get("special")) if isinstance(token, dict) else False
+    token = payload.get("token")
+    token = token if isinstance(token, Mapping) else {}
+    text = _str_field(token, "text") or ""
+    special = token.get("special") is True
     generated = payload.get("generated_text")
     final: TextResult | None = None
     if generated is not None:
-        details = payload.get("details") or {}
+        if not isinstance(generated, str):
+            raise errors.StreamParseError(
+                f"the final stream event's generated_text is not text: {str(payload)[:200]!r}", url=url
+            )
+        details = _details(payload)
         final = TextResult(
             text=generated,
-            finish_reason=details.get("finish_reason"),
-            generated_tokens=details.get("generated_tokens"),
-            prompt_tokens=details.get("input_length"),
-            seed=details.get("seed"),
+            finish_reason=_str_field(details, "finish_reason"),
+            generated_tokens=_int_field(details, "generated_tokens"),
+            prompt_tokens=_int_field(details, "input_length"),
+            seed=_int_field(details, "seed"),
             raw=payload,
         )
     return TokenEvent(text=text, special=special, final=final)
