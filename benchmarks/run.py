@@ -297,14 +297,13 @@ def write_report(results: dict[str, Any], baseline: dict[str, Any] | None) -> st
         lines.append(f"- {key}: {value}")
     lines.append("")
 
-    def before(section: str, name: str, field: str) -> str:
+    def before(section: str, name: str) -> str:
         if not baseline:
             return ""
         try:
-            stat = baseline[section][name][field]
+            return f"{baseline[section][name]['median']:.2f}"
         except KeyError:
             return "n/a"
-        return f"{stat['median']:.2f}x" if section.endswith("ratios") else f"{stat['median']:.0f}"
 
     has_before = baseline is not None
     # Invoke.
@@ -321,7 +320,7 @@ def write_report(results: dict[str, Any], baseline: dict[str, Any] | None) -> st
         lines.append(
             f"| {LABEL[name]} | {fmt(summary(inv[name]['wall_us']))} | {fmt(summary(inv[name]['cpu_us']))} | "
             f"{fmt(ratio, 2) if ratio else '—'} | {fmt(inv_cr.get(name, {}), 2) if name in inv_cr else '—'} |"
-            + (f" {before('invoke_ratios', name, 'median') if name in inv_r else '—'} |" if has_before else "")
+            + (f" {before('invoke_ratios', name) if name in inv_r else '—'} |" if has_before else "")
         )
     lines.append("")
     # Stream.
@@ -338,7 +337,7 @@ def write_report(results: dict[str, Any], baseline: dict[str, Any] | None) -> st
             f"| {LABEL[name]} | {fmt(summary(st[name]['ttfc_us']))} | {fmt(summary(st[name]['chunk_us']), 1)} | "
             f"{fmt(summary(st[name]['chunk_cpu_us']), 1)} | {fmt(st_r[name], 2) if name in st_r else '—'} | "
             f"{fmt(tt_r[name], 2) if name in tt_r else '—'} |"
-            + (f" {before('stream_ratios', name, 'median') if name in st_r else '—'} |" if has_before else "")
+            + (f" {before('stream_ratios', name) if name in st_r else '—'} |" if has_before else "")
         )
     lines.append("")
     # Async.
@@ -354,7 +353,7 @@ def write_report(results: dict[str, Any], baseline: dict[str, Any] | None) -> st
         lines.append(
             f"| {LABEL[name]} | {fmt(summary(asy[name]['rps']))} | {fmt(summary(asy[name]['cpu_us']))} | "
             f"{fmt(asy_r[name], 2) if name in asy_r else '—'} |"
-            + (f" {before('async_ratios', name, 'median') if name in asy_r else '—'} |" if has_before else "")
+            + (f" {before('async_ratios', name) if name in asy_r else '—'} |" if has_before else "")
         )
     lines.append("")
     # Import.
@@ -444,7 +443,8 @@ def write_chart(results: dict[str, Any], path: Path) -> str:
         ("stream: per-chunk time vs raw", results["stream_ratios"], 1.25),
         ("async: throughput vs raw (higher is better)", results["async_ratios"], 0.9),
     ]
-    fig, axes = plt.subplots(1, 4, figsize=(20, 5.5))
+    fig, grid = plt.subplots(2, 2, figsize=(15, 9))
+    axes = list(grid.flat)
     for ax, (title, ratios, target) in zip(axes, panels, strict=False):
         names = [n for n in ratios if n not in ("httpx",) and not n.startswith("lchf_raw")]
         values = [ratios[n]["median"] for n in names]
@@ -460,7 +460,7 @@ def write_chart(results: dict[str, Any], path: Path) -> str:
         ax.legend(fontsize=8)
         ax.tick_params(axis="y", labelsize=8)
     imp = {k: v for k, v in results["import"].items() if not k.startswith("_") and v.get("n")}
-    axes[3].barh(list(imp), [v["median"] for v in imp.values()], color="tab:blue")
+    axes[3].barh([label.split(":")[0] for label in imp], [v["median"] for v in imp.values()], color="tab:blue")
     axes[3].set_title("import time (ms)", fontsize=10)
     axes[3].tick_params(axis="y", labelsize=7)
     fig.tight_layout()
@@ -477,9 +477,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--quick", action="store_true", help="fewer rounds (a smoke run)")
     parser.add_argument("--save-baseline", action="store_true", help="also write baseline.json (the 'before')")
     parser.add_argument("--no-hf", action="store_true", help="skip langchain-huggingface")
+    parser.add_argument("--report-only", action="store_true", help="rewrite results.md/png from results.json")
     args = parser.parse_args(argv)
+    if args.report_only:
+        finish(json.loads((HERE / "results.json").read_text()), save_baseline=False, started=time.perf_counter())
+        return 0
     q = args.quick
-    rounds = {"invoke": 3 if q else 21, "stream": 2 if q else 9, "async": 2 if q else 7, "import": 2 if q else 9}
+    rounds = {"invoke": 3 if q else 15, "stream": 2 if q else 7, "async": 2 if q else 5, "import": 2 if q else 7}
     params = {"calls": 40, "streams": 2, "concurrency": 64, "requests": 512}
     started = time.perf_counter()
 
@@ -581,20 +585,26 @@ def main(argv: Sequence[str] | None = None) -> int:
         "worker_rss_mib": main_rss,
         "notes": notes,
     }
-    baseline_path = HERE / "baseline.json"
-    baseline = json.loads(baseline_path.read_text()) if baseline_path.exists() and not args.save_baseline else None
     (HERE / "results.json").write_text(json.dumps(results, indent=1))
-    if args.save_baseline:
+    finish(results, save_baseline=args.save_baseline, started=started)
+    return 0
+
+
+def finish(results: dict[str, Any], *, save_baseline: bool, started: float) -> None:
+    """Write results.md and results.png (and baseline.json when asked)."""
+    baseline_path = HERE / "baseline.json"
+    baseline = json.loads(baseline_path.read_text()) if baseline_path.exists() and not save_baseline else None
+    if save_baseline:
         baseline_path.write_text(json.dumps(results, indent=1))
     report = write_report(results, baseline)
     chart = write_chart(results, HERE / "results.png")
-    report += f"\n![benchmark chart](results.png)\n\n_{chart}; total run time {time.perf_counter() - started:.0f} s._\n"
+    results.setdefault("run_seconds", round(time.perf_counter() - started))
+    report += f"\n![benchmark chart](results.png)\n\n_{chart}; total run time {results['run_seconds']} s._\n"
     extra = HERE / "notes.md"
     if extra.exists():
         report += "\n" + extra.read_text()
     (HERE / "results.md").write_text(report)
     log(f"wrote results.md in {time.perf_counter() - started:.0f} s")
-    return 0
 
 
 if __name__ == "__main__":
