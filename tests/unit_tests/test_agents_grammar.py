@@ -270,3 +270,18 @@ def test_action_constraints_can_be_given_whole() -> None:
 def test_inconsistent_constraint_options_are_refused(kwargs: dict[str, Any]) -> None:
     with pytest.raises(ValueError):
         create_react_json_agent(RecordingChatModel(replies=[]), demo_tools(), **kwargs)
+
+
+async def test_constrained_executor_runs_async() -> None:
+    model = RecordingChatModel(
+        replies=[
+            'Thought: compute\nAction:\n```\n{"action": "Calculator", "action_input": "2*3"}\n```',
+            "done\nFinal Answer: 6",
+        ]
+    )
+    executor = create_react_json_executor(
+        model, demo_tools(), constrain_actions=True, final_answer_after=["Calculator"], verbose=False
+    )
+
+    assert (await executor.ainvoke({"input": "2*3?"}))["output"] == "6"
+    assert [call["response_format"]["type"] for call in model.calls] == ["regex", "regex"]
