@@ -14,6 +14,7 @@ import httpx
 import jsonschema
 import pytest
 
+from langchain_hf_chat.testing import TGIServer
 from langchain_hf_chat.testing.backends._grammar import GrammarError
 from langchain_hf_chat.testing.backends.base import (
     Finish,
@@ -294,24 +295,21 @@ async def test_schema_without_properties_is_rejected_with_tgis_message(real_mode
 # -- behind the TGI-compatible server -----------------------------------------------------------------
 
 
-def test_model_backend_behind_server(real_model_backend: ModelBackend) -> None:
-    from langchain_hf_chat.testing import TGIServer
-
-    with TGIServer(backend=real_model_backend) as server:
-        generated = httpx.post(
-            server.url + "/generate",
-            json={
-                "inputs": real_model_backend.render_chat(QUESTION),
-                "parameters": {"max_new_tokens": 5, "details": True},
-            },
-            timeout=120,
-        )
-        chat = httpx.post(
-            server.url + "/v1/chat/completions",
-            json={"model": "tgi", "messages": QUESTION, "max_tokens": 20, "temperature": 0},
-            timeout=120,
-        )
-        info = httpx.get(server.url + "/info").json()
+def test_model_backend_behind_server(real_model_backend: ModelBackend, real_model_server: TGIServer) -> None:
+    generated = httpx.post(
+        real_model_server.url + "/generate",
+        json={
+            "inputs": real_model_backend.render_chat(QUESTION),
+            "parameters": {"max_new_tokens": 5, "details": True},
+        },
+        timeout=120,
+    )
+    chat = httpx.post(
+        real_model_server.url + "/v1/chat/completions",
+        json={"model": "tgi", "messages": QUESTION, "max_tokens": 20, "temperature": 0},
+        timeout=120,
+    )
+    info = httpx.get(real_model_server.url + "/info").json()
     assert generated.status_code == 200, generated.text
     details = generated.json()["details"]
     assert details["finish_reason"] == "length" and details["generated_tokens"] == 5

@@ -22,9 +22,10 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 __all__ = [
+    "ClosingTokens",
     "GrammarConstraint",
     "GrammarError",
-    "closing_token_mask",
+    "closing_tokens",
     "compile_grammar",
     "make_llg_tokenizer",
 ]
@@ -160,28 +161,63 @@ def make_llg_tokenizer(hf_tokenizer: Any, eos_token_ids: Sequence[int], vocab_si
     return llguidance.hf.from_tokenizer(hf_tokenizer, n_vocab=vocab_size, eos_token=list(eos_token_ids))
 
 
-def closing_token_mask(hf_tokenizer: Any, vocab_size: int) -> Any:
-    """A boolean tensor: which tokens start by closing a JSON value (``"``, ``}`` or ``]``).
+def _json_lexer_state(text: str, in_string: bool, escaped: bool) -> tuple[bool, bool]:
+    r"""Where ``text`` leaves a JSON lexer that starts ``in_string`` (after a backslash if ``escaped``).
 
-    Computed once per tokenizer (about a second for 49k tokens); see :meth:`GrammarConstraint.mask_logits`.
+    Only ``"`` and ``\`` matter; bytes of a split UTF-8 character never decode to either.
     """
-    import torch
+    for character in text:
+        if not in_string:
+            in_string = character == '"'
+        elif escaped:
+            escaped = False
+        elif character == "\\":
+            escaped = True
+        elif character == '"':
+            in_string = False
+    return in_string, escaped
 
-    texts = hf_tokenizer.batch_decode([[i] for i in range(vocab_size)])
-    return torch.tensor([text.lstrip()[:1] in ('"', "}", "]") for text in texts], dtype=torch.bool)
+
+class ClosingTokens:
+    """Which tokens move a JSON value toward its end, from each lexer state; built once per tokenizer.
+
+    Inside a string only a token that ends it (an unescaped ``"``, not reopening a string) closes
+    anything: a ``}`` there is string content. Outside a string, ``}`` and ``]`` close a container, and
+    ``,`` moves on when the schema still requires more. See :meth:`GrammarConstraint.mask_logits`.
+    """
+
+    def __init__(self, texts: Sequence[str]) -> None:
+        import torch
+
+        self.texts = list(texts)
+        starts = [text.lstrip()[:1] for text in self.texts]
+        self.ends_string = tuple(
+            torch.tensor([not _json_lexer_state(text, True, escaped)[0] for text in self.texts], dtype=torch.bool)
+            for escaped in (False, True)
+        )
+        self.closes_container = torch.tensor([start in ("}", "]") for start in starts], dtype=torch.bool)
+        self.separates = torch.tensor([start == "," for start in starts], dtype=torch.bool)
+
+    def text(self, token_id: int) -> str:
+        return self.texts[token_id] if 0 <= token_id < len(self.texts) else ""
+
+
+def closing_tokens(hf_tokenizer: Any, vocab_size: int) -> ClosingTokens:
+    """The :class:`ClosingTokens` of a Hugging Face tokenizer (about a second for 49k tokens)."""
+    return ClosingTokens(hf_tokenizer.batch_decode([[i] for i in range(vocab_size)]))
 
 
 class GrammarConstraint:
     """Masks a decoding step's logits to the tokens a grammar allows; one instance per generation.
 
-    ``closers`` (from :func:`closing_token_mask`) enables *closing mode* for JSON grammars: when the
+    ``closers`` (from :func:`closing_tokens`) enables *closing mode* for JSON grammars: when the
     generation is about to run out of tokens, tokens that close the current string, array or object are
     preferred over every other allowed token, so the JSON ends (valid) inside the budget instead of being
     cut off mid-string. TGI has no such mode and returns truncated JSON there; a forced tool call must
     always parse, so this backend deviates on purpose, and only in the last tokens of the budget.
     """
 
-    def __init__(self, llg_tokenizer: Any, compiled_grammar: str, closers: Any = None) -> None:
+    def __init__(self, llg_tokenizer: Any, compiled_grammar: str, closers: ClosingTokens | None = None) -> None:
         import llguidance
         import llguidance.numpy
 
@@ -192,12 +228,15 @@ class GrammarConstraint:
         self._bitmask = llguidance.numpy.allocate_token_bitmask(1, self._vocab_size)
         self._fill = llguidance.numpy.fill_next_token_bitmask
         self._closers = closers
+        self._in_string = False  # the JSON lexer's state after the tokens consumed so far
+        self._escaped = False
 
     def mask_logits(self, logits: Any, *, closing: bool = False) -> None:
         """Set the logits of forbidden tokens to ``-inf`` in place (``logits``: a 1×V float tensor).
 
-        With ``closing`` (and closers known), allowed closing tokens get a bonus that outranks every
-        other allowed token, while the model still chooses among them.
+        With ``closing`` (and closers known), allowed tokens that move toward the end of the current
+        value outrank every other allowed token, while the model still chooses among them: inside a
+        string, tokens that end it; outside, ``}``/``]``, else ``,`` when the schema requires more.
         """
         import numpy as np
         import torch
@@ -209,13 +248,25 @@ class GrammarConstraint:
         usable = min(width, self._vocab_size)
         keep[:usable] = torch.from_numpy(allowed[:usable].astype(np.bool_))
         logits.masked_fill_(~keep, float("-inf"))
-        if closing and self._closers is not None:
-            closers = torch.zeros(width, dtype=torch.bool)
-            closers[:usable] = self._closers[:usable]
-            if bool((closers & keep).any()):
-                logits.masked_fill_(keep & ~closers, float("-inf"))
+        if not closing or self._closers is None:
+            return
+        if self._in_string:
+            tiers = [self._closers.ends_string[self._escaped]]
+        else:
+            tiers = [self._closers.closes_container, self._closers.separates]
+        for tier in tiers:
+            preferred = torch.zeros(width, dtype=torch.bool)
+            known = min(width, len(tier))
+            preferred[:known] = tier[:known]
+            preferred &= keep
+            if bool(preferred.any()):
+                logits.masked_fill_(~preferred, float("-inf"))
+                return
 
     def advance(self, token_id: int) -> None:
         """Feed the chosen token to the grammar."""
         if not self._matcher.consume_token(token_id):  # pragma: no cover - the mask prevents it
             raise RuntimeError(f"grammar rejected token {token_id}: {self._matcher.get_error()}")
+        if self._closers is not None:
+            text = self._closers.text(token_id)
+            self._in_string, self._escaped = _json_lexer_state(text, self._in_string, self._escaped)

@@ -364,7 +364,7 @@ class ModelBackend(Backend):
             return None
         from langchain_hf_chat.testing.backends._grammar import (
             GrammarConstraint,
-            closing_token_mask,
+            closing_tokens,
             compile_grammar,
             make_llg_tokenizer,
         )
@@ -373,7 +373,7 @@ class ModelBackend(Backend):
         if self._llg_tokenizer is None:
             self._llg_tokenizer = make_llg_tokenizer(self._tokenizer, sorted(self._eos_ids), vocab_size)
         if self._closers is None and self.json_closing_reserve > 0:
-            self._closers = closing_token_mask(self._tokenizer, min(vocab_size, len(self._tokenizer)))
+            self._closers = closing_tokens(self._tokenizer, min(vocab_size, len(self._tokenizer)))
         compiled = compile_grammar(params.grammar, self._llg_tokenizer)
         return GrammarConstraint(self._llg_tokenizer, compiled, self._closers)
 
