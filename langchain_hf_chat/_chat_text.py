@@ -30,7 +30,7 @@ from langchain_hf_chat._tools import parse_tool_calls, tool_call_grammar
 if TYPE_CHECKING:
     from langchain_hf_chat._templates import ChatTemplate
     from langchain_hf_chat.chat_models import ChatHuggingFace
-    from langchain_hf_chat.llms._backend import TextResult
+    from langchain_hf_chat.llms._backend import TextResult, TokenLogprob
 
 __all__ = ["TextModeRunner"]
 
@@ -155,6 +155,11 @@ class TextModeRunner:
             parameters = to_tgi_parameters(settings)
         for key in ("logprobs", "top_logprobs", "presence_penalty"):
             parameters.pop(key, None)
+        if settings.get("logprobs"):
+            # TGI's text routes report token logprobs in ``details``, alternatives with ``top_n_tokens``.
+            parameters["details"] = True
+            if settings.get("top_logprobs"):
+                parameters["top_n_tokens"] = settings["top_logprobs"]
         if tools and tool_choice not in (None, "auto", "none"):
             parameters["grammar"] = tool_call_grammar(list(tools), tool_choice)
         response_format = request.get("response_format")
@@ -187,6 +192,8 @@ class TextModeRunner:
             metadata["raw_finish_reason"] = raw_reason
         if result.seed is not None:
             metadata["seed"] = result.seed
+        if settings.get("logprobs") and result.logprobs is not None:
+            metadata["logprobs"] = {"content": result.logprobs}
         if tools:
             names = [t["function"]["name"] for t in tools]
             parsed = parse_tool_calls(text, tool_names=names, formats=self.chat.tool_call_formats)
@@ -290,6 +297,9 @@ class _TextStream:
         self.buffer: list[str] = []
         self.final: TextResult | None = None
         self.done = False
+        self.want_logprobs = bool(settings.get("logprobs"))
+        # Logprobs of tokens whose text is not out yet (held by the stop filter, or buffered for tools).
+        self.pending_logprobs: list[TokenLogprob] = []
 
     def feed(self, event: Any) -> Iterator[ChatGenerationChunk]:
         raw = "" if event.special else event.text
@@ -300,6 +310,8 @@ class _TextStream:
             if event.final is not None:
                 tail_reasoning, tail_answer = self.splitter.flush()
                 reasoning, raw = reasoning + tail_reasoning, raw + tail_answer
+        if self.want_logprobs and event.logprob is not None:
+            self.pending_logprobs.append(event.logprob)
         text = self.filter.feed(raw) if raw else ""
         if event.final is not None:
             self.final = event.final
@@ -314,7 +326,18 @@ class _TextStream:
                 yield ChatGenerationChunk(message=AIMessageChunk(content="", additional_kwargs=additional))
             return
         if text or additional:
-            yield ChatGenerationChunk(message=AIMessageChunk(content=text, additional_kwargs=additional))
+            yield ChatGenerationChunk(
+                message=AIMessageChunk(
+                    content=text, additional_kwargs=additional, response_metadata=self._take_logprobs()
+                )
+            )
+
+    def _take_logprobs(self) -> dict[str, Any]:
+        # Chunks merge ``{"content": [...]}`` by concatenation: the streamed total equals invoke's.
+        if not self.pending_logprobs:
+            return {}
+        taken, self.pending_logprobs = self.pending_logprobs, []
+        return {"logprobs": {"content": taken}}
 
     def finish(self) -> Iterator[ChatGenerationChunk]:
         from langchain_hf_chat.llms._backend import TextResult
@@ -328,6 +351,7 @@ class _TextStream:
         }
         if raw_reason is not None:
             metadata["raw_finish_reason"] = raw_reason
+        metadata.update(self._take_logprobs())
         if self.tools is not None:
             names = [t["function"]["name"] for t in self.tools]
             parsed = parse_tool_calls(

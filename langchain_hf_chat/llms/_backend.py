@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator, Iterator, Mapping
 from dataclasses import dataclass, field
-from typing import Any, Protocol
+from typing import Any, Protocol, TypedDict
 from urllib.parse import urlsplit, urlunsplit
 
 from langchain_hf_chat import errors
@@ -21,8 +21,24 @@ __all__ = [
     "TextBackend",
     "TextResult",
     "TokenEvent",
+    "TokenLogprob",
     "chat_completions_url",
 ]
+
+
+class TopLogprob(TypedDict):
+    """One alternative at a position, as chat completions report it."""
+
+    token: str
+    logprob: float
+
+
+class TokenLogprob(TypedDict):
+    """One generated token's log-probability, in the chat-completions ``logprobs.content[]`` shape."""
+
+    token: str
+    logprob: float
+    top_logprobs: list[TopLogprob]
 
 
 @dataclass
@@ -35,6 +51,8 @@ class TextResult:
     prompt_tokens: int | None = None
     seed: int | None = None
     raw: Mapping[str, Any] | None = field(default=None, repr=False)
+    #: Per-token log-probabilities from ``details.tokens`` / ``details.top_tokens`` (``None``: not sent).
+    logprobs: list[TokenLogprob] | None = field(default=None, repr=False)
 
     def generation_info(self) -> dict[str, Any]:
         """What LangChain's ``Generation.generation_info`` carries."""
@@ -64,6 +82,8 @@ class TokenEvent:
     text: str
     special: bool = False
     final: TextResult | None = None
+    #: The token's log-probability and ``top_tokens`` (``None`` when the event has no ``logprob``).
+    logprob: TokenLogprob | None = None
 
 
 class TextBackend(Protocol):
@@ -136,10 +156,44 @@ def parse_generate_response(data: Any, *, url: str) -> TextResult:
         prompt_tokens=len(prefill) if isinstance(prefill, list) and prefill else None,
         seed=_int_field(details, "seed"),
         raw=data,
+        logprobs=_details_logprobs(details),
     )
 
 
 # ``details`` come from servers of every version: keep the fields that have the expected type, drop the rest.
+
+
+def _details_logprobs(details: Mapping[str, Any]) -> list[TokenLogprob] | None:
+    tokens = details.get("tokens")
+    if not isinstance(tokens, list):
+        return None
+    top_tokens = details.get("top_tokens")
+    alternatives = top_tokens if isinstance(top_tokens, list) else []
+    entries = (
+        _token_logprob(token, alternatives[i] if i < len(alternatives) else None) for i, token in enumerate(tokens)
+    )
+    return [entry for entry in entries if entry is not None]
+
+
+def _token_logprob(token: Any, alternatives: Any) -> TokenLogprob | None:
+    """A TGI token (``{"text", "logprob", ...}``) and its ``top_tokens``, in the chat-completions shape."""
+    if not isinstance(token, Mapping):
+        return None
+    text, logprob = token.get("text"), _float_field(token, "logprob")
+    if not isinstance(text, str) or logprob is None:
+        return None
+    top: list[TopLogprob] = []
+    for alternative in alternatives if isinstance(alternatives, list) else []:
+        if isinstance(alternative, Mapping):
+            alt_text, alt_logprob = alternative.get("text"), _float_field(alternative, "logprob")
+            if isinstance(alt_text, str) and alt_logprob is not None:
+                top.append({"token": alt_text, "logprob": alt_logprob})
+    return {"token": text, "logprob": logprob, "top_logprobs": top}
+
+
+def _float_field(data: Mapping[str, Any], key: str) -> float | None:
+    value = data.get(key)
+    return float(value) if isinstance(value, (int, float)) and not isinstance(value, bool) else None
 
 
 def _details(data: Mapping[str, Any]) -> Mapping[str, Any]:
@@ -185,7 +239,8 @@ def parse_stream_event(payload: Any, *, url: str) -> TokenEvent | None:
             seed=_int_field(details, "seed"),
             raw=payload,
         )
-    return TokenEvent(text=text, special=special, final=final)
+    logprob = _token_logprob(token, payload.get("top_tokens"))
+    return TokenEvent(text=text, special=special, final=final, logprob=logprob)
 
 
 @dataclass
