@@ -372,6 +372,8 @@ class ChatHuggingFace(BaseChatModel):
         self._warn_tgi_only(leftovers)
         model = backend.chat_model or settings.get("adapter_id") or "tgi"
         body: dict[str, Any] = {"model": model, "messages": messages_to_wire(messages)}
+        if _has_images(body["messages"]):
+            self._check_accepts_images(backend)
         body.update(fields)
         for key in _TGI_ONLY_MEANINGFUL:
             if key in leftovers and key in self._user_set_keys():
@@ -389,6 +391,18 @@ class ChatHuggingFace(BaseChatModel):
         if stream and self.stream_usage:
             body["stream_options"] = {"include_usage": True}
         return body
+
+    def _check_accepts_images(self, backend: Any) -> None:
+        """Refuse images for a model the server reports as text-only, before sending anything."""
+        info_fn = getattr(backend, "info", None)
+        info = info_fn() if callable(info_fn) else None
+        tag = info.get("model_pipeline_tag") if isinstance(info, Mapping) else None
+        if tag == "text-generation":
+            model = info.get("model_id") if isinstance(info, Mapping) else None
+            raise ValueError(
+                f"the model {model or self.model_id!r} is text-only (pipeline tag {tag!r}): it cannot read image "
+                "content; send text only, or use a vision-language model"
+            )
 
     def _user_set_keys(self) -> set[str]:
         return set(getattr(self.llm, "model_fields_set", set())) | set(getattr(self.llm, "model_kwargs", {}) or {})
@@ -747,6 +761,13 @@ def _with_method(result: ChatResult, method: str | None) -> ChatResult:
         for generation in result.generations:
             generation.message.response_metadata["structured_output_method"] = method
     return result
+
+
+def _has_images(wire_messages: Sequence[Mapping[str, Any]]) -> bool:
+    return any(
+        isinstance(m.get("content"), list) and any(b.get("type") == "image_url" for b in m["content"])
+        for m in wire_messages
+    )
 
 
 class _ChatStream:

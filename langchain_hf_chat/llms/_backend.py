@@ -260,6 +260,8 @@ class RemoteBackend:
     chat_model: str | None = None
     #: Extra keys put at the top of text-generation bodies (e.g. ``options`` for hosted APIs).
     extra_body: Mapping[str, Any] = field(default_factory=dict)
+    _info: dict[str, Any] | None = field(default=None, init=False, repr=False)
+    _info_read: bool = field(default=False, init=False, repr=False)
 
     # -- bodies ---------------------------------------------------------------------------------------------
 
@@ -362,14 +364,20 @@ class RemoteBackend:
     # -- metadata -------------------------------------------------------------------------------------------
 
     def info(self) -> dict[str, Any] | None:
-        """TGI's ``/info`` (model id, limits), or ``None`` when the server has none."""
+        """TGI's ``/info`` (model id, limits, pipeline tag), or ``None`` when the server has none.
+
+        Read once per backend: the model id, the ``response_format`` shape and the image check all use it.
+        """
         if self.info_url is None:
             return None
-        try:
-            data = self.transport.get_json(self.info_url, timeout=10)
-        except (errors.NotFoundError, errors.BadRequestError):
-            return None
-        return data if isinstance(data, dict) else None
+        if not self._info_read:
+            try:
+                data = self.transport.get_json(self.info_url, timeout=10)
+            except (errors.NotFoundError, errors.BadRequestError):
+                data = None
+            self._info = data if isinstance(data, dict) else None
+            self._info_read = True
+        return self._info
 
 
 def _add_partial(exc: errors.IncompleteGenerationError, parts: list[str]) -> None:

@@ -335,3 +335,28 @@ def test_identifying_params_differ_per_model_and_settings() -> None:
     b = ChatHuggingFace(llm=HuggingFaceHub(repo_id="a/c"), temperature=0.1)._identifying_params
     c = ChatHuggingFace(llm=HuggingFaceHub(repo_id="a/b"), temperature=0.2)._identifying_params
     assert a != b and a != c
+
+
+def test_images_reach_a_vision_server(server: TGIServer) -> None:
+    server.backend.model_pipeline_tag = "image-text-to-text"
+    try:
+        image = {"type": "image", "base64": "aGVsbG8=", "mime_type": "image/png"}
+        chat_for(server).invoke([HumanMessage(content=[{"type": "text", "text": "What is this?"}, image])])
+        sent = last_to(server, "/v1/chat/completions").json["messages"][0]["content"]
+        assert sent[1] == {"type": "image_url", "image_url": {"url": "data:image/png;base64,aGVsbG8="}}
+    finally:
+        server.backend.model_pipeline_tag = "text-generation"
+
+
+def test_images_for_a_text_only_model_fail_before_any_generation(server: TGIServer) -> None:
+    image = {"type": "image_url", "image_url": {"url": "data:image/png;base64,aGVsbG8="}}
+    with pytest.raises(ValueError, match="text-only"):
+        chat_for(server).invoke([HumanMessage(content=[{"type": "text", "text": "What is this?"}, image])])
+    assert "/v1/chat/completions" not in [r.path for r in server.requests]
+
+
+def test_info_is_read_once_per_instance(server: TGIServer) -> None:
+    chat = chat_for(server)
+    assert chat.model_id
+    chat.with_structured_output(Joke).invoke("joke")
+    assert [r.path for r in server.requests].count("/info") == 1

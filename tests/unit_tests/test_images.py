@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from typing import Any
 
 import pytest
@@ -16,6 +17,14 @@ TEMPLATE = (
     "{% for m in messages %}<|{{ m.role }}|>\n{{ m.content }}</s>\n{% endfor %}"
     "{% if add_generation_prompt %}<|assistant|>\n{% endif %}"
 )
+
+
+@pytest.fixture(autouse=True)
+def vision_server(server: TGIServer) -> Iterator[None]:
+    """The scripted server reports a vision-language model (TGI's /info ``model_pipeline_tag``)."""
+    server.backend.model_pipeline_tag = "image-text-to-text"
+    yield
+    server.backend.model_pipeline_tag = "text-generation"
 
 
 def chat_for(server: TGIServer, **kwargs: Any) -> ChatHuggingFace:
