@@ -23,11 +23,12 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-import schemathesis
 from hypothesis import HealthCheck, Phase, given, settings
-from schemathesis import GenerationMode
 
-from langchain_hf_chat.testing import ScriptedBackend, TGIServer
+schemathesis = pytest.importorskip("schemathesis")
+GenerationMode = schemathesis.GenerationMode
+
+from langchain_hf_chat.testing import ScriptedBackend, TGIServer  # noqa: E402
 
 SPEC = Path(__file__).parent.parent / "fixtures" / "tgi-openapi.json"
 EXAMPLES = int(os.environ.get("SCHEMATHESIS_EXAMPLES", "15"))

@@ -334,3 +334,15 @@ async def test_finished_calls_leave_one_pooled_connection_at_most(own_server: TG
     # One keep-alive connection for the sync client and one for the async client: reused, never piling up.
     assert own_server.open_connections <= 2
     assert own_server.disconnects == 0
+
+
+@pytest.mark.parametrize("separator", ["\u2028", "\u2029", "\x85"])
+@pytest.mark.parametrize(
+    ("kind", "how"), [("tgi", "stream"), ("endpoint", "astream"), ("chat", "stream"), ("chat", "astream")]
+)
+async def test_unicode_line_separators_in_generated_text_stream_through(
+    server: TGIServer, backend: ScriptedBackend, separator: str, kind: str, how: str
+) -> None:
+    # The server's JSON carries them raw; a client splitting lines like str.splitlines() would cut the event.
+    backend.queue_reply(tokens=["one", f" two{separator}three", " four"])
+    assert await collect(make(kind, server), how, []) == f"one two{separator}three four"
