@@ -606,11 +606,20 @@ class Transport:
                 url=_redact_url(url),
             ) from None
 
-    def stream_events(self, url: str, body: Mapping[str, Any], *, timeout: float | None = None) -> Iterator[Any]:
+    def stream_events(
+        self,
+        url: str,
+        body: Mapping[str, Any],
+        *,
+        timeout: float | None = None,
+        is_final: Callable[[Any], bool] | None = None,
+    ) -> Iterator[Any]:
         """POST ``body`` and yield decoded SSE payloads, then :data:`DONE` if the server sent it.
 
         Retries happen only before the first event; once data has been yielded, failures propagate. Closing
-        the generator closes the connection.
+        the generator closes the connection. The last event (``[DONE]``, or one ``is_final`` accepts) is
+        yielded only after the rest of the body has been read, so the connection goes back to the pool even
+        when the consumer stops right there.
         """
         retries = _Retries(self.retry)
         while True:
@@ -628,14 +637,17 @@ class Transport:
                         raise error_from_response(response.status_code, response.content, response.headers, url)
                     decoder = SSEDecoder()
                     try:
-                        for text in response.iter_text():
+                        texts = response.iter_text()
+                        for text in texts:
                             for payload in decoder.feed(text):
                                 if not yielded:
                                     _raise_if_overloaded(payload, url)
                                 yielded = True
-                                yield payload
-                                if payload is DONE:
+                                if payload is DONE or (is_final is not None and is_final(payload)):
+                                    _drain(texts)
+                                    yield payload
                                     return
+                                yield payload
                         tail = decoder.close()
                         if tail is not None:
                             yield tail
@@ -707,7 +719,12 @@ class Transport:
             ) from None
 
     async def astream_events(
-        self, url: str, body: Mapping[str, Any], *, timeout: float | None = None
+        self,
+        url: str,
+        body: Mapping[str, Any],
+        *,
+        timeout: float | None = None,
+        is_final: Callable[[Any], bool] | None = None,
     ) -> AsyncIterator[Any]:
         """Async :meth:`stream_events`. Cancelling the consuming task closes the connection."""
         retries = _Retries(self.retry)
@@ -726,14 +743,17 @@ class Transport:
                         raise error_from_response(response.status_code, response.content, response.headers, url)
                     decoder = SSEDecoder()
                     try:
-                        async for text in response.aiter_text():
+                        atexts = response.aiter_text()
+                        async for text in atexts:
                             for payload in decoder.feed(text):
                                 if not yielded:
                                     _raise_if_overloaded(payload, url)
                                 yielded = True
-                                yield payload
-                                if payload is DONE:
+                                if payload is DONE or (is_final is not None and is_final(payload)):
+                                    await _adrain(atexts)
+                                    yield payload
                                     return
+                                yield payload
                         tail = decoder.close()
                         if tail is not None:
                             yield tail
@@ -768,6 +788,32 @@ def _raise_if_overloaded(payload: Any, url: str) -> None:
     if isinstance(err, errors.OverloadedError):
         err.status_code = 429
         raise err
+
+
+#: After the last event, read at most this much more before giving up on reusing the connection.
+_DRAIN_LIMIT = 64 * 1024
+
+
+def _drain(texts: Iterator[str]) -> None:
+    """Read what follows the last event, so the pooled connection can be reused.
+
+    Normally that is just the end of the chunked body; a server that keeps talking is cut off after
+    ``_DRAIN_LIMIT`` characters.
+    """
+    seen = 0
+    for text in texts:
+        seen += len(text)
+        if seen > _DRAIN_LIMIT:
+            return
+
+
+async def _adrain(texts: AsyncIterator[str]) -> None:
+    """Async :func:`_drain`."""
+    seen = 0
+    async for text in texts:
+        seen += len(text)
+        if seen > _DRAIN_LIMIT:
+            return
 
 
 def _cut_stream(exc: Exception, url: str) -> errors.IncompleteGenerationError:

@@ -300,7 +300,7 @@ class RemoteBackend:
         parts: list[str] = []
         body = self._text_body(prompt, parameters, stream=True)
         try:
-            for payload in self.transport.stream_events(url, body, timeout=timeout):
+            for payload in self.transport.stream_events(url, body, timeout=timeout, is_final=_is_final_event):
                 event = parse_stream_event(payload, url=url)
                 if event is None:
                     continue
@@ -320,7 +320,9 @@ class RemoteBackend:
         """Async :meth:`stream`."""
         url = self.stream_url or self.generate_url
         parts: list[str] = []
-        agen = self.transport.astream_events(url, self._text_body(prompt, parameters, stream=True), timeout=timeout)
+        agen = self.transport.astream_events(
+            url, self._text_body(prompt, parameters, stream=True), timeout=timeout, is_final=_is_final_event
+        )
         try:
             async for payload in agen:
                 event = parse_stream_event(payload, url=url)
@@ -378,6 +380,11 @@ class RemoteBackend:
             self._info = data if isinstance(data, dict) else None
             self._info_read = True
         return self._info
+
+
+def _is_final_event(payload: Any) -> bool:
+    """The last event of a ``/generate_stream`` stream carries the full ``generated_text`` (or an error)."""
+    return isinstance(payload, dict) and (payload.get("generated_text") is not None or payload.get("error") is not None)
 
 
 def _add_partial(exc: errors.IncompleteGenerationError, parts: list[str]) -> None:
