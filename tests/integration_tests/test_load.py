@@ -97,6 +97,20 @@ async def gather_limited(count: int, call: Callable[[int], Awaitable[str]]) -> l
     return await asyncio.gather(*(one(index) for index in range(count)))
 
 
+async def fill_pools(llm: HuggingFaceTextGenInference, chat: ChatHuggingFace) -> None:
+    """Streams keep their connections pooled: run each instance alone at full concurrency once, so its pool
+    already holds as many connections as the counted run can ever need (more later would be a leak)."""
+
+    async def llm_stream(index: int) -> str:
+        return "".join([chunk async for chunk in llm.astream(f"Warm {index}")])
+
+    async def chat_stream(index: int) -> str:
+        return "".join([str(chunk.content) async for chunk in chat.astream(f"Warm {index}")])
+
+    assert await gather_limited(CONCURRENCY, llm_stream) == [REPLY] * CONCURRENCY
+    assert await gather_limited(CONCURRENCY, chat_stream) == [REPLY] * CONCURRENCY
+
+
 async def test_abatch_of_1000_at_64_concurrent(server: TGIServer) -> None:
     llm = llm_for(server)
     config: Any = {"max_concurrency": CONCURRENCY}
@@ -131,6 +145,7 @@ async def test_1000_streams_llm_and_chat(server: TGIServer) -> None:
         return "".join([str(chunk.content) async for chunk in chat.astream(f"Hi {index}")])
 
     assert await gather_limited(WARM_UP, call) == [REPLY] * WARM_UP
+    await fill_pools(llm, chat)
     before = usage()
     assert await gather_limited(COUNT, call) == [REPLY] * COUNT
     assert_no_growth(before, usage())
@@ -150,6 +165,7 @@ async def test_1000_requests_with_10_percent_429_and_503_all_answered_after_retr
         return await llm.ainvoke(f"Hi {index}")
 
     assert await gather_limited(WARM_UP, call) == [REPLY] * WARM_UP
+    await fill_pools(llm, chat)
     before = usage()
     # One in ten requests meets a fault, spread over the run: a 429 (Retry-After) or a loading 503.
     faults = 0
