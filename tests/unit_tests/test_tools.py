@@ -13,7 +13,7 @@ from hypothesis import strategies as st
 from langchain_core.tools import tool
 from pydantic import BaseModel, Field
 
-from langchain_hf_chat import _schema, _stop, _tools
+from langchain_hf_chat import _schema, _stop, _tool_parsers, _tools
 from langchain_hf_chat._tools import (
     MAX_TOOL_CALLS,
     NO_TOOL_NAME,
@@ -76,7 +76,7 @@ def tools() -> list[dict[str, Any]]:
 
 
 def test_docstring_examples_run() -> None:
-    for module in (_tools, _schema, _stop):
+    for module in (_tools, _tool_parsers, _schema, _stop):
         result = doctest.testmod(module, optionflags=doctest.ELLIPSIS)
         assert result.failed == 0, module.__name__
         assert result.attempted > 0
