@@ -1,42 +1,43 @@
-"""``ChatHuggingFace``: the LangChain chat model over every Hugging Face backend."""
+"""``ChatHuggingFace``: the LangChain chat model over every Hugging Face backend.
+
+This module is the LangChain face: fields, mode choice, request assembly and the generate/stream paths. Stream
+bookkeeping lives in :mod:`langchain_hf_chat._chat_stream`, ``with_structured_output`` and ``response_format``
+shaping in :mod:`langchain_hf_chat._structured_output`, text mode in :mod:`langchain_hf_chat._chat_text`.
+"""
 
 from __future__ import annotations
 
-import json
 import logging
 import threading
 import warnings
 from collections.abc import AsyncIterator, Callable, Iterator, Mapping, Sequence
-from operator import itemgetter
 from typing import Any, Literal
 
 from langchain_core.callbacks import AsyncCallbackManagerForLLMRun, CallbackManagerForLLMRun
 from langchain_core.language_models import BaseChatModel, LanguageModelInput
 from langchain_core.language_models.base import LangSmithParams
-from langchain_core.messages import AIMessage, AIMessageChunk, BaseMessage, ToolCallChunk
-from langchain_core.messages.tool import tool_call_chunk
-from langchain_core.output_parsers import JsonOutputParser, PydanticOutputParser
-from langchain_core.output_parsers.openai_tools import JsonOutputKeyToolsParser, PydanticToolsParser
+from langchain_core.messages import AIMessage, BaseMessage
 from langchain_core.outputs import ChatGeneration, ChatGenerationChunk, ChatResult
-from langchain_core.runnables import Runnable, RunnableMap, RunnablePassthrough
+from langchain_core.runnables import Runnable
 from langchain_core.tools import BaseTool
-from langchain_core.utils.pydantic import is_basemodel_subclass
 from pydantic import ConfigDict, Field, PrivateAttr
 
 from langchain_hf_chat import errors
+from langchain_hf_chat._chat_stream import ChatStream as _ChatStream
 from langchain_hf_chat._chat_text import TextModeRunner
-from langchain_hf_chat._messages import (
-    chunk_from_chat_chunk,
-    message_from_chat_response,
-    messages_to_wire,
-)
+from langchain_hf_chat._messages import message_from_chat_response, messages_to_wire
 from langchain_hf_chat._params import merge_settings, to_chat_fields, validate_settings
-from langchain_hf_chat._reasoning import ReasoningSplitter, add_reasoning, extract_reasoning
+from langchain_hf_chat._reasoning import add_reasoning, extract_reasoning
 from langchain_hf_chat._response_format import cannot_constrain, fallback_plan, to_openai, to_tgi
-from langchain_hf_chat._schema import schema_from
-from langchain_hf_chat._stop import StopSequenceFilter, truncate_at_stop
-from langchain_hf_chat._tools import convert_tools, normalize_tool_choice, parse_streamed_grammar
-from langchain_hf_chat._transport import DONE, error_from_event, is_hf_host
+from langchain_hf_chat._stop import truncate_at_stop
+from langchain_hf_chat._structured_output import (
+    response_format_for,
+    server_response_format_shape,
+    structured_output_runnable,
+    with_method,
+)
+from langchain_hf_chat._tools import convert_tools, normalize_tool_choice
+from langchain_hf_chat._transport import is_hf_host
 from langchain_hf_chat.llms._base import call_timeout
 
 __all__ = ["ChatHuggingFace"]
@@ -440,11 +441,11 @@ class ChatHuggingFace(BaseChatModel):
         *weaker, last = self._structured_plan(messages, request)
         for index, (method, attempt_messages, attempt_request) in enumerate(weaker):
             try:
-                return _with_method(self._generate_once(attempt_messages, settings, attempt_request), method)
+                return with_method(self._generate_once(attempt_messages, settings, attempt_request), method)
             except errors.HuggingFaceError as exc:
                 if not self._degrade(exc, method, ([*weaker, last])[index + 1][0]):
                     raise
-        return _with_method(self._generate_once(last[1], settings, last[2]), last[0])
+        return with_method(self._generate_once(last[1], settings, last[2]), last[0])
 
     def _generate_once(
         self, messages: Sequence[BaseMessage], settings: Mapping[str, Any], request: Mapping[str, Any]
@@ -479,8 +480,8 @@ class ChatHuggingFace(BaseChatModel):
                 if not self._degrade(exc, method, ([*weaker, last])[index + 1][0]):
                     raise
             else:
-                return _with_method(result, method)
-        return _with_method(await self._agenerate_once(last[1], settings, last[2]), last[0])
+                return with_method(result, method)
+        return with_method(await self._agenerate_once(last[1], settings, last[2]), last[0])
 
     async def _agenerate_once(
         self, messages: Sequence[BaseMessage], settings: Mapping[str, Any], request: Mapping[str, Any]
@@ -523,17 +524,8 @@ class ChatHuggingFace(BaseChatModel):
     def _response_format_shape(self) -> str:
         if self.response_format_style != "auto":
             return self.response_format_style
-        if self._rf_shape is None:
-            backend = getattr(self.llm, "backend", None)
-            if getattr(backend, "chat_model", None) is not None:
-                self._rf_shape = "openai"  # the providers router
-            else:
-                # TGI answers /info; OpenAI-style servers (vLLM, SGLang) have none. Asked once per instance.
-                try:
-                    info = backend.info() if backend is not None and hasattr(backend, "info") else {}
-                except errors.HuggingFaceError:
-                    info = {}
-                self._rf_shape = "openai" if info is None else "tgi"
+        if self._rf_shape is None:  # asked once per instance
+            self._rf_shape = server_response_format_shape(getattr(self.llm, "backend", None))
         return self._rf_shape
 
     def _chat_result(self, data: Any, settings: Mapping[str, Any]) -> ChatResult:
@@ -683,84 +675,12 @@ class ChatHuggingFace(BaseChatModel):
         ``strict`` sets ``json_schema.strict`` in OpenAI-shaped ``response_format`` (default ``True``). TGI's
         grammar always constrains decoding to the schema, so it cannot be relaxed there.
         """
-        if kwargs:
-            raise ValueError(f"unexpected arguments: {sorted(kwargs)}")
-        # Tracing gets the caller's schema: LangChain converts it for ls_structured_output_format itself.
-        is_pydantic = isinstance(schema, type) and is_basemodel_subclass(schema)
-        json_schema = schema_from(schema)
-        name = str(json_schema.get("title") or "output")
-        parser: Runnable[Any, Any]
-        if method == "function_calling":
-            tool = {
-                "type": "function",
-                "function": {
-                    "name": name,
-                    "description": json_schema.get("description", ""),
-                    "parameters": json_schema,
-                },
-            }
-            llm = self.bind_tools(
-                [tool],
-                tool_choice=name,
-                ls_structured_output_format={"kwargs": {"method": method}, "schema": schema},
-            )
-            if is_pydantic:
-                parser = PydanticToolsParser(tools=[schema], first_tool_only=True)  # type: ignore[list-item]
-            else:
-                parser = JsonOutputKeyToolsParser(key_name=name, first_tool_only=True)
-        elif method in ("json_schema", "json_mode"):
-            response_format = self._response_format(
-                json_schema if method == "json_schema" else None, name, strict=strict
-            )
-            llm = self.bind(
-                response_format=response_format,
-                ls_structured_output_format={"kwargs": {"method": method}, "schema": schema},
-            )
-            if is_pydantic:
-                parser = PydanticOutputParser(pydantic_object=schema)  # type: ignore[arg-type]
-            else:
-                parser = JsonOutputParser()
-        else:
-            raise ValueError(f"unknown method {method!r}; use 'json_schema', 'function_calling' or 'json_mode'")
-        if not include_raw:
-            return llm | parser
-        parser_assign = RunnablePassthrough.assign(parsed=itemgetter("raw") | parser, parsing_error=lambda _: None)
-        parser_none = RunnablePassthrough.assign(parsed=lambda _: None)
-        parser_with_fallback = parser_assign.with_fallbacks([parser_none], exception_key="parsing_error")
-        return RunnableMap(raw=llm) | parser_with_fallback
+        return structured_output_runnable(self, schema, method=method, include_raw=include_raw, strict=strict, **kwargs)
 
     def _response_format(
         self, json_schema: dict[str, Any] | None, name: str, *, strict: bool | None = None
     ) -> dict[str, Any]:
-        if json_schema is None:
-            # json_mode: TGI needs a schema with properties; any object is accepted.
-            if self._uses_openai_shape():
-                return {"type": "json_object"}
-            return {"type": "json_object", "value": {"type": "object", "properties": {}}}
-        if self._uses_openai_shape():
-            return {
-                "type": "json_schema",
-                "json_schema": {"name": name, "schema": json_schema, "strict": strict is not False},
-            }
-        return {"type": "json_object", "value": json_schema}
-
-
-def _rebuilt(chunk: AIMessageChunk, tool_chunks: list[ToolCallChunk], *, extra_content: str = "") -> AIMessageChunk:
-    # Tool calls are derived from tool_call_chunks when a chunk is built: changing them needs a new chunk.
-    return AIMessageChunk(
-        content=str(chunk.content or "") + extra_content,
-        tool_call_chunks=tool_chunks,
-        usage_metadata=chunk.usage_metadata,
-        response_metadata=dict(chunk.response_metadata),
-        additional_kwargs=dict(chunk.additional_kwargs),
-    )
-
-
-def _with_method(result: ChatResult, method: str | None) -> ChatResult:
-    if method is not None:
-        for generation in result.generations:
-            generation.message.response_metadata["structured_output_method"] = method
-    return result
+        return response_format_for(json_schema, name, strict=strict, openai_shape=self._uses_openai_shape())
 
 
 def _has_images(wire_messages: Sequence[Mapping[str, Any]]) -> bool:
@@ -768,137 +688,3 @@ def _has_images(wire_messages: Sequence[Mapping[str, Any]]) -> bool:
         isinstance(m.get("content"), list) and any(b.get("type") == "image_url" for b in m["content"])
         for m in wire_messages
     )
-
-
-class _ChatStream:
-    """Turns chat-completion chunks into LangChain chunks: stop enforcement, finish and usage bookkeeping."""
-
-    def __init__(self, chat: ChatHuggingFace, settings: Mapping[str, Any]) -> None:
-        self.chat = chat
-        self.filter = StopSequenceFilter(settings.get("stop"))
-        self.done = False
-        self.saw_finish = False
-        self.saw_done = False
-        self.saw_tool_calls = False
-        self.saw_any = False
-        self.partial: list[str] = []
-        self.splitter = None if chat.keep_think_tags else ReasoningSplitter()
-        #: TGI < 3.2 tool streams: the raw grammar fragments, parsed into one call when the stream ends.
-        self.grammar_text: list[str] | None = None
-
-    def feed(self, payload: Any) -> Iterator[ChatGenerationChunk]:
-        if payload is DONE:
-            self.saw_done = True
-            self.done = True
-            return
-        if not isinstance(payload, Mapping):
-            raise errors.StreamParseError(f"unexpected stream chunk: {str(payload)[:200]!r}")
-        if payload.get("error") is not None:
-            raise error_from_event(payload, "")
-        chunk = chunk_from_chat_chunk(payload)
-        if chunk is None:
-            return
-        self.saw_any = True
-        if chunk.tool_call_chunks:
-            if not self.saw_tool_calls and chunk.tool_call_chunks[0].get("name") is None:
-                self.grammar_text = []  # TGI 2.x-3.1: no name in any delta, the call is in the fragments
-            self.saw_tool_calls = True
-            if self.grammar_text is not None:
-                self.grammar_text.extend(c.get("args") or "" for c in chunk.tool_call_chunks)
-                chunk = _rebuilt(chunk, [])
-        if self.filter.stopped:
-            # Stop already matched: only usage may still matter.
-            if chunk.usage_metadata:
-                yield ChatGenerationChunk(message=AIMessageChunk(content="", usage_metadata=chunk.usage_metadata))
-            return
-        final = bool(chunk.response_metadata.get("finish_reason"))
-        if isinstance(chunk.content, str) and (chunk.content or (final and self.splitter is not None)):
-            text = self._split_reasoning(chunk, chunk.content, final=final)
-            chunk.content = self.filter.feed(text) if text else ""
-            self.partial.append(chunk.content)
-        if final and self.grammar_text is not None:
-            chunk = self._with_grammar_call(chunk)
-        if final:
-            self.saw_finish = True
-            chunk.content = str(chunk.content or "") + self.filter.flush()
-            chunk.response_metadata["model_name"] = self._model_name(chunk.response_metadata.get("model_name"))
-            chunk.response_metadata["model_provider"] = "huggingface"
-        if self.filter.stopped:
-            chunk.response_metadata["finish_reason"] = "stop"
-            chunk.response_metadata["model_name"] = self._model_name(chunk.response_metadata.get("model_name"))
-            self.saw_finish = True
-        if (
-            chunk.content
-            or chunk.tool_call_chunks
-            or chunk.usage_metadata
-            or chunk.response_metadata
-            or chunk.additional_kwargs
-        ):
-            yield ChatGenerationChunk(message=chunk)
-
-    def _with_grammar_call(self, chunk: AIMessageChunk) -> AIMessageChunk:
-        """``chunk`` carrying the call parsed from a TGI 2.x-3.1 tool stream (or ``no_tool``'s answer as text)."""
-        parsed = parse_streamed_grammar("".join(self.grammar_text or []))
-        self.grammar_text = None
-        calls = [
-            tool_call_chunk(name=call["name"], args=json.dumps(call["args"]), id=call.get("id") or str(i), index=i)
-            for i, call in enumerate(parsed.tool_calls)
-        ] + [
-            tool_call_chunk(name=bad.get("name"), args=bad.get("args"), id=bad.get("id"), index=len(parsed.tool_calls))
-            for bad in parsed.invalid_tool_calls
-        ]
-        rebuilt = _rebuilt(chunk, calls, extra_content=self.filter.feed(parsed.content) if parsed.content else "")
-        if calls:
-            rebuilt.response_metadata["finish_reason"] = "tool_calls"
-        else:
-            self.saw_tool_calls = False  # no_tool: a plain answer
-        return rebuilt
-
-    def _split_reasoning(self, chunk: AIMessageChunk, text: str, *, final: bool) -> str:
-        """Move ``<think>`` reasoning out of ``text`` into the chunk's ``reasoning_content``; return the answer."""
-        if self.splitter is None:
-            return text
-        reasoning, answer = self.splitter.feed(text)
-        if final:
-            tail_reasoning, tail_answer = self.splitter.flush()
-            reasoning, answer = reasoning + tail_reasoning, answer + tail_answer
-        add_reasoning(chunk.additional_kwargs, reasoning)
-        return answer
-
-    def add_partial(self, exc: errors.HuggingFaceError) -> None:
-        """Give a cut stream's error the text received before the cut (the transport only sees bytes)."""
-        if isinstance(exc, errors.IncompleteGenerationError) and not exc.partial_text:
-            exc.partial_text = "".join(self.partial)
-
-    def _model_name(self, name: str | None) -> str | None:
-        if name in (None, "", "tgi", "dummy"):
-            return self.chat.model_id
-        return name
-
-    def finish(self) -> Iterator[ChatGenerationChunk]:
-        if not self.saw_done and not self.saw_finish and not self.filter.stopped:
-            raise errors.IncompleteGenerationError(
-                "the chat stream ended before the server finished it (no finish_reason and no [DONE])",
-                partial_text="".join(self.partial),
-            )
-        carrier = AIMessageChunk(content="")
-        tail = ""
-        if not self.filter.stopped:
-            if not self.saw_finish:
-                answer = self._split_reasoning(carrier, "", final=True)
-                tail = self.filter.feed(answer) if answer else ""
-            tail += self.filter.flush()
-        if tail or not self.saw_finish or carrier.additional_kwargs:
-            metadata: dict[str, Any] = {}
-            if not self.saw_finish:
-                # TGI >= 3.2 tool streams carry no finish_reason.
-                metadata = {
-                    "finish_reason": "tool_calls" if self.saw_tool_calls else "stop",
-                    "model_name": self.chat.model_id,
-                    "model_provider": "huggingface",
-                }
-            yield ChatGenerationChunk(
-                message=AIMessageChunk(
-                    content=tail, response_metadata=metadata, additional_kwargs=carrier.additional_kwargs
-                )
-            )
