@@ -185,6 +185,7 @@ class ServerState:
         self._requests: list[RecordedRequest] = []
         self._injected: list[_Injected] = []
         self._in_flight = 0
+        self._active = 0
         self.healthy = True
         self.disconnects = 0
         self.metrics: Counter[str] = Counter()
@@ -250,6 +251,22 @@ class ServerState:
         """How many permits are taken."""
         with self._lock:
             return self._in_flight
+
+    def request_started(self) -> None:
+        """An HTTP request entered the server (counted until its handler returns)."""
+        with self._lock:
+            self._active += 1
+
+    def request_finished(self) -> None:
+        """An HTTP request's handler returned."""
+        with self._lock:
+            self._active -= 1
+
+    @property
+    def active_requests(self) -> int:
+        """Requests whose handlers are still running (a delayed or abandoned one included)."""
+        with self._lock:
+            return self._active
 
     def count(self, metric: str, amount: int = 1) -> None:
         """Bump a ``/metrics`` counter."""

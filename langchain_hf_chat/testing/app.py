@@ -7,6 +7,7 @@ The routes never know whether the backend is scripted or a real model.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
@@ -392,6 +393,13 @@ class _RecordAndFault:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
+        self.state.request_started()
+        try:
+            await self._handle(scope, receive, send)
+        finally:
+            self.state.request_finished()
+
+    async def _handle(self, scope: Any, receive: Any, send: Any) -> None:
         chunks: list[bytes] = []
         more = True
         while more:
@@ -444,8 +452,10 @@ class _RecordAndFault:
 
     async def _http_fault(self, fault: Fault, scope: Any, receive: Any, send: Any) -> bool:
         """Apply the faults that answer before any route logic; ``True`` when the response is done."""
-        if fault.first_byte_delay > 0:
-            await asyncio.sleep(fault.first_byte_delay)
+        if fault.first_byte_delay > 0 and await _client_left_during(fault.first_byte_delay, receive):
+            # Like TGI, drop a request whose client went away: nothing is generated, no queued reply is used.
+            self.state.disconnects += 1
+            return True
         if fault.close_connection:
             await self.state.close_connection(scope.get("client"))
             return True
@@ -461,6 +471,23 @@ class _RecordAndFault:
         response.headers["content-type"] = content_type
         await response(scope, receive, send)
         return True
+
+
+async def _client_left_during(delay: float, receive: Any) -> bool:
+    """Sleep ``delay`` seconds; return early with ``True`` if the client disconnects meanwhile."""
+    sleeper = asyncio.ensure_future(asyncio.sleep(delay))
+    listener = asyncio.ensure_future(receive())
+    done, _ = await asyncio.wait({sleeper, listener}, return_when=asyncio.FIRST_COMPLETED)
+    left = listener in done and not listener.cancelled() and listener.exception() is None
+    if left and listener.result().get("type") == "http.disconnect":
+        sleeper.cancel()
+        return True
+    listener.cancel()
+    with contextlib.suppress(asyncio.CancelledError):
+        await listener
+    if not sleeper.done():
+        await sleeper
+    return False
 
 
 def _replay(body: bytes, receive: Any) -> Any:

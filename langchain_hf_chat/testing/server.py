@@ -6,6 +6,7 @@ import asyncio
 import contextlib
 import socket
 import threading
+import time
 from collections.abc import Mapping
 from types import TracebackType
 from typing import Any
@@ -242,6 +243,19 @@ class TGIServer:
         """The most recent request, or ``None``."""
         requests = self.state.requests
         return requests[-1] if requests else None
+
+    def wait_idle(self, timeout: float = 5.0) -> bool:
+        """Wait until no request is being handled (a delayed or abandoned one included); ``False`` on timeout.
+
+        Tests that abandon requests call it before queueing replies for the next test, so a late request
+        cannot take them.
+        """
+        deadline = time.monotonic() + timeout
+        while self.state.active_requests:
+            if time.monotonic() >= deadline:
+                return False
+            time.sleep(0.005)
+        return True
 
     def clear(self) -> None:
         """Forget recorded requests, pending faults and queued replies; reset health and counters."""

@@ -21,6 +21,8 @@ def server(_module_server: TGIServer, monkeypatch: pytest.MonkeyPatch) -> Iterat
     """A scripted TGI server with an empty request log and reply queue; no HF token in the environment."""
     monkeypatch.delenv("HF_TOKEN", raising=False)
     monkeypatch.delenv("HUGGINGFACEHUB_API_TOKEN", raising=False)
+    _module_server.wait_idle()  # a request abandoned by the previous test must not take this test's replies
     _module_server.clear()
     yield _module_server
+    _module_server.wait_idle()
     _module_server.clear()

@@ -20,9 +20,11 @@ def _tgi_module() -> Iterator[TGIServer]:
 
 @pytest.fixture
 def tgi(_tgi_module: TGIServer) -> Iterator[TGIServer]:
-    """The module's server with no recorded requests, faults or queued replies."""
+    """The module's server with no recorded requests, faults or queued replies (and nothing still running)."""
+    _tgi_module.wait_idle()
     _tgi_module.clear()
     yield _tgi_module
+    _tgi_module.wait_idle()
     _tgi_module.clear()
 
 

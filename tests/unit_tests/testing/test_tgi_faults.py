@@ -89,9 +89,15 @@ def test_accept_then_close_sends_no_response(tgi: TGIServer, client: httpx.Clien
 
 
 def test_delay_before_first_byte_trips_read_timeouts(tgi: TGIServer) -> None:
+    start = time.monotonic()
     tgi.inject(Fault.delay(first_byte=0.5))
     with httpx.Client(base_url=tgi.url, timeout=0.1) as c, pytest.raises(httpx.ReadTimeout):
         c.post("/generate", json={"inputs": "x"})
+    # Like TGI, the server drops the request once its client has gone: well before the delay would end, and
+    # without generating (which would take a reply a later test queues).
+    assert tgi.wait_idle(timeout=2)
+    assert time.monotonic() - start < 0.45
+    assert tgi.disconnects == 1
 
 
 # -- TGI errors ------------------------------------------------------------------------------------
