@@ -369,16 +369,7 @@ class Transport:
             )
         except httpx.TransportError as exc:
             raise _connection_error(exc, url) from None
-        if response.status_code >= 400:
-            raise error_from_response(response.status_code, response.content, response.headers, url)
-        try:
-            return json.loads(response.content)
-        except ValueError:
-            raise errors.ServerError(
-                f"the server answered with a body that is not JSON: {response.text[:200]!r}",
-                status_code=response.status_code,
-                url=_redact_url(url),
-            ) from None
+        return _json_body(response, url)
 
     def stream_events(
         self,
@@ -481,16 +472,7 @@ class Transport:
             )
         except httpx.TransportError as exc:
             raise _connection_error(exc, url) from None
-        if response.status_code >= 400:
-            raise error_from_response(response.status_code, response.content, response.headers, url)
-        try:
-            return json.loads(response.content)
-        except ValueError:
-            raise errors.ServerError(
-                f"the server answered with a body that is not JSON: {response.text[:200]!r}",
-                status_code=response.status_code,
-                url=_redact_url(url),
-            ) from None
+        return _json_body(response, url)
 
     async def astream_events(
         self,
@@ -566,6 +548,20 @@ def _raise_if_overloaded(payload: Any, url: str) -> None:
 
 #: After the last event, read at most this much more before giving up on reusing the connection.
 _DRAIN_LIMIT = 64 * 1024
+
+
+def _json_body(response: httpx.Response, url: str) -> Any:
+    """The decoded JSON of a finished response, or the typed error for it (shared by sync and async sends)."""
+    if response.status_code >= 400:
+        raise error_from_response(response.status_code, response.content, response.headers, url)
+    try:
+        return json.loads(response.content)
+    except ValueError:
+        raise errors.ServerError(
+            f"the server answered with a body that is not JSON: {response.text[:200]!r}",
+            status_code=response.status_code,
+            url=_redact_url(url),
+        ) from None
 
 
 def _drain(texts: Iterator[str]) -> None:
