@@ -11,14 +11,14 @@ from __future__ import annotations
 
 import email.utils
 import json
+import sys
 import time
 from collections.abc import Mapping
 from typing import Any
 from urllib.parse import urlsplit
 
-import httpx
-
 from langchain_hf_chat import errors
+from langchain_hf_chat._sync_http import is_timeout, transport_error_cause
 
 __all__ = ["error_from_event", "error_from_response"]
 
@@ -243,15 +243,24 @@ def _redact_url(url: str) -> str:
     return url
 
 
+def _timeout_kind(exc: BaseException) -> str | None:
+    """``"connect"``/``"read"`` when ``exc`` is a timeout of either HTTP layer (httpx async, urllib3 sync)."""
+    httpx = sys.modules.get("httpx")  # loaded only once an async client exists
+    if httpx is not None and isinstance(exc, httpx.TimeoutException):
+        return "connect" if isinstance(exc, httpx.ConnectTimeout) else "read"
+    return is_timeout(exc)
+
+
 def _connection_error(exc: Exception, url: str) -> errors.HuggingFaceError:
-    if isinstance(exc, httpx.TimeoutException):
-        kind = "connect" if isinstance(exc, httpx.ConnectTimeout) else "read"
+    cause = transport_error_cause(exc)
+    kind = _timeout_kind(cause)
+    if kind is not None:
         return errors.TimeoutError(
             f"timed out ({kind}) waiting for {_redact_url(url)}; raise `timeout` for slow models",
             url=_redact_url(url),
         )
     return errors.ConnectionError(
-        f"could not connect to {_redact_url(url)}: {type(exc).__name__}: {exc}",
+        f"could not connect to {_redact_url(url)}: {type(cause).__name__}: {cause}",
         url=_redact_url(url),
     )
 

@@ -1,6 +1,7 @@
 """The one place that talks to the network.
 
-A :class:`Transport` owns one pooled ``httpx.Client`` and one ``httpx.AsyncClient`` (created lazily, on first
+A :class:`Transport` owns the pooled connections (sync: urllib3 pools, :mod:`langchain_hf_chat._sync_http`;
+async: one ``httpx.AsyncClient`` per event loop, :mod:`langchain_hf_chat._async_http`; both created on first
 use), the headers and token policy, timeouts, retries with backoff, and streaming. Failures are mapped to
 :mod:`langchain_hf_chat.errors` through one table, in :mod:`langchain_hf_chat._error_mapping` (its
 `error_from_response` and `error_from_event` are re-exported here). Request building and response parsing live
@@ -8,13 +9,15 @@ elsewhere as pure functions; sync and async differ here only in the send.
 
 Token policy: a Hugging Face token is attached only to Hugging Face hosts (``huggingface.co`` and subdomains,
 ``*.endpoints.huggingface.cloud``, ``*.hf.space``), or to any host when the user passed it explicitly for that
-client. A token found only in the environment never reaches a self-hosted server. httpx drops the
+client. A token found only in the environment never reaches a self-hosted server. Both HTTP layers drop the
 ``Authorization`` header on redirects to another origin.
 """
 
 from __future__ import annotations
 
 import asyncio
+import codecs
+import functools
 import json
 import logging
 import random
@@ -22,11 +25,11 @@ import threading
 import time
 from collections.abc import AsyncIterator, Callable, Iterator, Mapping
 from dataclasses import dataclass, field
-from typing import Any, Literal, TypeVar
+from types import ModuleType
+from typing import TYPE_CHECKING, Any, Literal, TypeVar
 from urllib.parse import urlsplit
 
-import httpcore
-import httpx
+from urllib3.util import parse_url
 
 from langchain_hf_chat import errors
 from langchain_hf_chat._error_mapping import (
@@ -37,6 +40,11 @@ from langchain_hf_chat._error_mapping import (
     error_from_response,
 )
 from langchain_hf_chat._sse import DONE, SSEDecoder
+from langchain_hf_chat._sync_http import TRANSPORT_ERRORS, SyncHTTP
+
+if TYPE_CHECKING:
+    import httpx
+    import urllib3
 
 __all__ = [
     "DONE",
@@ -57,15 +65,28 @@ TokenPolicy = Literal["auto", "always", "never"]
 _T = TypeVar("_T")
 
 
+@functools.lru_cache(maxsize=512)
 def is_hf_host(url: str) -> bool:
-    """Whether ``url`` points at a Hugging Face host, where the user's HF token belongs.
+    r"""Whether ``url`` points at a Hugging Face host, where the user's HF token belongs.
+
+    Both URL parsers in play must agree: the standard library's (what httpx, the async layer, follows) and
+    urllib3's (the sync layer). They differ on inputs such as a backslash in the authority
+    (``http://evil.example\@huggingface.co/`` is ``huggingface.co`` to one and ``evil.example`` to the other).
 
     >>> is_hf_host("https://router.huggingface.co/v1"), is_hf_host("http://127.0.0.1:8080")
     (True, False)
     >>> is_hf_host("https://huggingface.co.evil.example")
     False
     """
-    host = (urlsplit(url).hostname or "").lower().rstrip(".")
+    try:
+        hosts = (urlsplit(url).hostname or "", parse_url(url).host or "")
+    except ValueError:  # urllib3's LocationParseError is a ValueError: nothing will connect there
+        return False
+    return all(_hf_hostname(host) for host in hosts)
+
+
+def _hf_hostname(host: str) -> bool:
+    host = host.lower().rstrip(".")
     return any(host == suffix or host.endswith("." + suffix) for suffix in HF_HOST_SUFFIXES)
 
 
@@ -136,88 +157,6 @@ class _Retries:
 # --- transport -----------------------------------------------------------------------------------------------
 
 
-#: How often the async pool probes all its idle connections for expiry (httpcore: on every request).
-_EXPIRY_SWEEP_SECONDS = 0.1
-
-
-class _LinearAsyncConnectionPool(httpcore.AsyncConnectionPool):
-    """httpcore 1.0's async pool, with its bookkeeping made linear in the number of connections.
-
-    On every request start and end, httpcore 1.0.x counts the pool's connections with a list comprehension
-    for *each* idle connection (``len([c.is_idle() for c in connections])``), which is quadratic, and probes
-    the socket of every idle connection for a server-side close. With 64 concurrent requests that bookkeeping
-    cost more client CPU than the requests themselves (4x lower throughput than ``AsyncInferenceClient``).
-
-    Here the count is ``len(self._connections)`` (what the comprehension computes), and the full expiry sweep
-    runs at most every :data:`_EXPIRY_SWEEP_SECONDS`; in between, a connection is probed just before it is
-    reused, so a request is never sent on a connection the server closed. Otherwise the decisions are
-    httpcore 1.0.9's, in the same order.
-    """
-
-    def _assign_requests_to_connections(self) -> list[httpcore.AsyncConnectionInterface]:
-        closing_connections: list[httpcore.AsyncConnectionInterface] = []
-        connections = self._connections
-        now = time.monotonic()
-        sweep = now >= getattr(self, "_next_expiry_sweep", 0.0)
-        if sweep:
-            self._next_expiry_sweep = now + _EXPIRY_SWEEP_SECONDS
-        for connection in list(connections):
-            if connection.is_closed():
-                connections.remove(connection)
-            elif (sweep and connection.has_expired()) or (
-                connection.is_idle() and len(connections) > self._max_keepalive_connections
-            ):
-                connections.remove(connection)
-                closing_connections.append(connection)
-
-        # A connection handed to a request that has not started on it yet still looks idle. httpcore 1.0 hands
-        # it to the next queued request too, which then fails with ConnectionNotAvailable and comes back here:
-        # under concurrency, a retry storm. Skip connections that are already spoken for.
-        reserved = {id(request.connection) for request in self._requests if request.connection is not None}
-        for pool_request in [request for request in self._requests if request.is_queued()]:
-            origin = pool_request.request.url.origin
-            available = None
-            idle = None
-            for connection in list(connections):
-                if id(connection) in reserved:
-                    continue
-                if available is None and connection.can_handle_request(origin) and connection.is_available():
-                    if not sweep and connection.has_expired():
-                        connections.remove(connection)
-                        closing_connections.append(connection)
-                        continue
-                    available = connection
-                if idle is None and connection.is_idle():
-                    idle = connection
-                if available is not None and idle is not None:
-                    break
-            if available is not None:
-                connection = available
-            elif len(connections) < self._max_connections:
-                connection = self.create_connection(origin)
-                connections.append(connection)
-            elif idle is not None:
-                connections.remove(idle)
-                closing_connections.append(idle)
-                connection = self.create_connection(origin)
-                connections.append(connection)
-            else:
-                continue  # the pool is full: the request waits for a connection to be released
-            pool_request.assign_to_connection(connection)
-            reserved.add(id(connection))
-        return closing_connections
-
-
-def _use_linear_pool(client: httpx.AsyncClient) -> None:
-    """Give the client's stock httpcore 1.0 pool the bookkeeping of :class:`_LinearAsyncConnectionPool`.
-
-    The pool keeps its state and settings; anything else (another httpcore, a custom transport) is left alone.
-    """
-    pool = getattr(getattr(client, "_transport", None), "_pool", None)
-    if type(pool) is httpcore.AsyncConnectionPool and httpcore.__version__.startswith("1.0."):
-        pool.__class__ = _LinearAsyncConnectionPool
-
-
 @dataclass
 class Transport:
     """Pooled HTTP clients with one token policy, timeout, retry and error-mapping path."""
@@ -233,7 +172,7 @@ class Transport:
     retry: RetryPolicy = field(default_factory=RetryPolicy)
     #: Test seam: sleep function used between retries.
     sleep: Callable[[float], None] = time.sleep
-    _client: httpx.Client | None = field(default=None, init=False, repr=False)
+    _sync: SyncHTTP | None = field(default=None, init=False, repr=False)
     _aclients: dict[int, httpx.AsyncClient] = field(default_factory=dict, init=False, repr=False)
     _lock: threading.Lock = field(default_factory=threading.Lock, init=False, repr=False)
 
@@ -242,16 +181,30 @@ class Transport:
 
     # -- configuration -------------------------------------------------------------------------------------
 
-    def _httpx_timeout(self, timeout: float | None) -> httpx.Timeout:
+    def _timeouts(self, timeout: float | None) -> tuple[float | None, float | None]:
+        """``(connect, read)`` seconds for one request: the call's ``timeout`` or the instance's."""
         read = self.timeout if timeout is None else timeout
         connect = self.connect_timeout if self.connect_timeout is not None else read
         if read is not None and connect is not None:
             connect = min(connect, read)
-        return httpx.Timeout(read, connect=connect)
+        return connect, read
 
-    def request_headers(self, url: str) -> dict[str, str]:
-        """Headers for a request to ``url``: defaults, the token where the policy allows, user headers last."""
+    def _httpx_timeout(self, timeout: float | None) -> httpx.Timeout:
+        connect, read = self._timeouts(timeout)
+        timeout_type: type[httpx.Timeout] = _async_http().httpx.Timeout
+        return timeout_type(read, connect=connect)
+
+    def request_headers(self, url: str, *, sync: bool = False) -> dict[str, str]:
+        """Headers for a request to ``url``: defaults, the token where the policy allows, user headers last.
+
+        The sync layer has no cookie jar, so for it the configured cookies travel as a ``cookie`` header
+        (dropped, like ``authorization``, on a redirect to another origin).
+        """
         headers = {"content-type": "application/json", "user-agent": _USER_AGENT}
+        if sync:
+            headers.update(_SYNC_DEFAULTS)
+            if self.cookies:
+                headers["cookie"] = "; ".join(f"{name}={value}" for name, value in self.cookies.items())
         if self.token and self._token_allowed(url):
             headers["authorization"] = f"Bearer {self.token}"
         for key, value in self.headers.items():
@@ -266,17 +219,13 @@ class Transport:
         return is_hf_host(url)
 
     @property
-    def client(self) -> httpx.Client:
-        """The pooled sync client, created on first use."""
-        if self._client is None:
+    def http(self) -> SyncHTTP:
+        """The pooled sync connections, created on first use."""
+        if self._sync is None:
             with self._lock:
-                if self._client is None:
-                    self._client = httpx.Client(
-                        follow_redirects=True,
-                        cookies=dict(self.cookies) if self.cookies else None,
-                        limits=httpx.Limits(max_connections=100, max_keepalive_connections=20),
-                    )
-        return self._client
+                if self._sync is None:
+                    self._sync = SyncHTTP()
+        return self._sync
 
     @property
     def aclient(self) -> httpx.AsyncClient:
@@ -284,12 +233,7 @@ class Transport:
         loop_id = id(asyncio.get_running_loop())
         client = self._aclients.get(loop_id)
         if client is None or client.is_closed:
-            client = httpx.AsyncClient(
-                follow_redirects=True,
-                cookies=dict(self.cookies) if self.cookies else None,
-                limits=httpx.Limits(max_connections=200, max_keepalive_connections=64),
-            )
-            _use_linear_pool(client)
+            client = _async_http().make_async_client(dict(self.cookies) if self.cookies else None)
             # One client per event loop: httpx async pools cannot cross loops (pytest, asyncio.run).
             if len(self._aclients) > 8:
                 self._aclients.clear()
@@ -297,10 +241,10 @@ class Transport:
         return client
 
     def close(self) -> None:
-        """Close pooled connections (sync client; async clients close with their loop)."""
-        if self._client is not None:
-            self._client.close()
-            self._client = None
+        """Close pooled connections (sync pools; async clients close with their loop)."""
+        if self._sync is not None:
+            self._sync.clear()
+            self._sync = None
 
     async def aclose(self) -> None:
         """Close the async client of the running loop."""
@@ -331,21 +275,11 @@ class Transport:
 
     def post_json(self, url: str, body: Mapping[str, Any], *, timeout: float | None = None) -> Any:
         """POST ``body`` and return the decoded JSON response, retrying transient failures."""
-        return self._with_retries(lambda: self._post_once(url, body, timeout))
+        return self._with_retries(lambda: self._send_once("POST", url, _dumps(body), timeout))
 
     def get_json(self, url: str, *, timeout: float | None = None) -> Any:
         """GET ``url`` and return the decoded JSON response."""
-
-        def once() -> Any:
-            try:
-                response = self.client.get(url, headers=self.request_headers(url), timeout=self._httpx_timeout(timeout))
-            except httpx.TransportError as exc:
-                raise _connection_error(exc, url) from None
-            if response.status_code >= 400:
-                raise error_from_response(response.status_code, response.content, response.headers, url)
-            return response.json()
-
-        return self._with_retries(once)
+        return self._with_retries(lambda: self._send_once("GET", url, None, timeout))
 
     def _with_retries(self, call: Callable[[], _T]) -> _T:
         retries = _Retries(self.retry)
@@ -359,17 +293,20 @@ class Transport:
                 self._log_retry(exc, retries, wait)
                 self.sleep(wait)
 
-    def _post_once(self, url: str, body: Mapping[str, Any], timeout: float | None) -> Any:
+    def _send_once(self, method: str, url: str, body: bytes | None, timeout: float | None) -> Any:
+        connect, read = self._timeouts(timeout)
         try:
-            response = self.client.post(
+            response = self.http.request(
+                method,
                 url,
-                content=_dumps(body),
-                headers=self.request_headers(url),
-                timeout=self._httpx_timeout(timeout),
+                body=body,
+                headers=self.request_headers(url, sync=True),
+                connect_timeout=connect,
+                read_timeout=read,
             )
-        except httpx.TransportError as exc:
-            raise _connection_error(exc, url) from None
-        return _json_body(response, url)
+        except TRANSPORT_ERRORS as exc:
+            raise _connection_error(exc, url) from None  # type: ignore[arg-type]
+        return _json_body(response.status, response.data, response.headers, url)
 
     def stream_events(
         self,
@@ -387,52 +324,60 @@ class Transport:
         when the consumer stops right there.
         """
         retries = _Retries(self.retry)
+        content = _dumps(body)
+        connect, read = self._timeouts(timeout)
         while True:
             yielded = False
             try:
-                with self.client.stream(
-                    "POST",
-                    url,
-                    content=_dumps(body),
-                    headers=self.request_headers(url),
-                    timeout=self._httpx_timeout(timeout),
-                ) as response:
-                    if response.status_code >= 400:
-                        response.read()
-                        raise error_from_response(response.status_code, response.content, response.headers, url)
+                try:
+                    response = self.http.request(
+                        "POST",
+                        url,
+                        body=content,
+                        headers=self.request_headers(url, sync=True),
+                        connect_timeout=connect,
+                        read_timeout=read,
+                        stream=True,
+                    )
+                except TRANSPORT_ERRORS as exc:
+                    raise _connection_error(exc, url) from None  # type: ignore[arg-type]
+                finished = False
+                try:
+                    if response.status >= 400:
+                        data = _read_all(response, url)
+                        finished = True
+                        raise error_from_response(response.status, data, response.headers, url)
                     decoder = SSEDecoder()
                     try:
-                        texts = response.iter_text()
+                        texts = _iter_text(response)
                         for text in texts:
                             for payload in decoder.feed(text):
                                 if not yielded:
                                     _raise_if_overloaded(payload, url)
                                 yielded = True
                                 if payload is DONE or (is_final is not None and is_final(payload)):
-                                    _drain(texts)
+                                    finished = _drain(texts)
                                     yield payload
                                     return
                                 yield payload
+                        finished = True
                         tail = decoder.close()
                         if tail is not None:
                             yield tail
-                    except httpx.TransportError as exc:
+                    except TRANSPORT_ERRORS as exc:
                         if yielded:
-                            raise _cut_stream(exc, url) from None
-                        raise _connection_error(exc, url) from None
+                            raise _cut_stream(exc, url) from None  # type: ignore[arg-type]
+                        raise _connection_error(exc, url) from None  # type: ignore[arg-type]
+                finally:
+                    if not finished:
+                        response.close()  # an unread body: drop the connection (the server sees the client go)
+                    _release(response)
                 return
             except errors.HuggingFaceError as exc:
                 wait = None if yielded else retries.next_wait(exc)
                 if wait is None:
                     raise
                 self._log_retry(exc, retries, wait)
-                self.sleep(wait)
-            except httpx.TransportError as exc:
-                err = _connection_error(exc, url)
-                wait = retries.next_wait(err)
-                if wait is None:
-                    raise err from None
-                self._log_retry(err, retries, wait)
                 self.sleep(wait)
 
     # -- async ----------------------------------------------------------------------------------------------
@@ -452,27 +397,24 @@ class Transport:
 
     async def aget_json(self, url: str, *, timeout: float | None = None) -> Any:
         """Async :meth:`get_json` (no retries: used for cheap metadata lookups)."""
-        try:
-            response = await self.aclient.get(
-                url, headers=self.request_headers(url), timeout=self._httpx_timeout(timeout)
-            )
-        except httpx.TransportError as exc:
-            raise _connection_error(exc, url) from None
-        if response.status_code >= 400:
-            raise error_from_response(response.status_code, response.content, response.headers, url)
-        return response.json()
+        return await self._asend_once("GET", url, None, timeout)
 
     async def _apost_once(self, url: str, body: Mapping[str, Any], timeout: float | None) -> Any:
+        return await self._asend_once("POST", url, _dumps(body), timeout)
+
+    async def _asend_once(self, method: str, url: str, body: bytes | None, timeout: float | None) -> Any:
+        client = self.aclient
         try:
-            response = await self.aclient.post(
+            response = await client.request(
+                method,
                 url,
-                content=_dumps(body),
+                content=body,
                 headers=self.request_headers(url),
                 timeout=self._httpx_timeout(timeout),
             )
-        except httpx.TransportError as exc:
+        except _async_http().TransportError as exc:
             raise _connection_error(exc, url) from None
-        return _json_body(response, url)
+        return _json_body(response.status_code, response.content, response.headers, url)
 
     async def astream_events(
         self,
@@ -484,6 +426,7 @@ class Transport:
     ) -> AsyncIterator[Any]:
         """Async :meth:`stream_events`. Cancelling the consuming task closes the connection."""
         retries = _Retries(self.retry)
+        transport_error = _async_http().TransportError
         while True:
             yielded = False
             try:
@@ -513,7 +456,7 @@ class Transport:
                         tail = decoder.close()
                         if tail is not None:
                             yield tail
-                    except httpx.TransportError as exc:
+                    except transport_error as exc:
                         if yielded:
                             raise _cut_stream(exc, url) from None
                         raise _connection_error(exc, url) from None
@@ -524,7 +467,7 @@ class Transport:
                     raise
                 self._log_retry(exc, retries, wait)
                 await asyncio.sleep(wait)
-            except httpx.TransportError as exc:
+            except transport_error as exc:
                 err = _connection_error(exc, url)
                 wait = retries.next_wait(err)
                 if wait is None:
@@ -550,31 +493,70 @@ def _raise_if_overloaded(payload: Any, url: str) -> None:
 _DRAIN_LIMIT = 64 * 1024
 
 
-def _json_body(response: httpx.Response, url: str) -> Any:
+def _json_body(status: int, content: bytes, headers: Mapping[str, str], url: str) -> Any:
     """The decoded JSON of a finished response, or the typed error for it (shared by sync and async sends)."""
-    if response.status_code >= 400:
-        raise error_from_response(response.status_code, response.content, response.headers, url)
+    if status >= 400:
+        raise error_from_response(status, content, headers, url)
     try:
-        return json.loads(response.content)
+        return json.loads(content)
     except ValueError:
         raise errors.ServerError(
-            f"the server answered with a body that is not JSON: {response.text[:200]!r}",
-            status_code=response.status_code,
+            f"the server answered with a body that is not JSON: {content[:200].decode('utf-8', 'replace')!r}",
+            status_code=status,
             url=_redact_url(url),
         ) from None
 
 
-def _drain(texts: Iterator[str]) -> None:
-    """Read what follows the last event, so the pooled connection can be reused.
+def _release(response: urllib3.BaseHTTPResponse) -> None:
+    """Hand the connection back to its pool (a recorded response from vcrpy has no pool to go back to)."""
+    release = getattr(response, "release_conn", None)
+    if release is not None:
+        release()
+
+
+def _read_all(response: urllib3.BaseHTTPResponse, url: str) -> bytes:
+    """The whole body of an error response on the sync stream path (network failures mapped)."""
+    try:
+        return response.read()
+    except TRANSPORT_ERRORS as exc:
+        raise _connection_error(exc, url) from None  # type: ignore[arg-type]
+
+
+#: Bytes asked for per read of a streamed body; a read returns as soon as any bytes arrived.
+_READ_SIZE = 64 * 1024
+
+
+def _iter_text(response: urllib3.BaseHTTPResponse) -> Iterator[str]:
+    """The body of a streamed response as text, chunk by chunk as it arrives (UTF-8, invalid bytes replaced)."""
+    decoder = codecs.getincrementaldecoder("utf-8")(errors="replace")
+    read1 = response.read1
+    while True:
+        data = read1(_READ_SIZE)
+        if not data:
+            break
+        text = decoder.decode(data)
+        if text:
+            yield text
+    text = decoder.decode(b"", final=True)
+    if text:
+        yield text
+
+
+def _drain(texts: Iterator[str]) -> bool:
+    """Read what follows the last event, so the pooled connection can be reused; whether the body ended.
 
     Normally that is just the end of the chunked body; a server that keeps talking is cut off after
-    ``_DRAIN_LIMIT`` characters.
+    ``_DRAIN_LIMIT`` characters (and its connection is then dropped rather than reused).
     """
     seen = 0
-    for text in texts:
-        seen += len(text)
-        if seen > _DRAIN_LIMIT:
-            return
+    try:
+        for text in texts:
+            seen += len(text)
+            if seen > _DRAIN_LIMIT:
+                return False
+    except TRANSPORT_ERRORS:
+        return False
+    return True
 
 
 async def _adrain(texts: AsyncIterator[str]) -> None:
@@ -588,6 +570,17 @@ async def _adrain(texts: AsyncIterator[str]) -> None:
 
 def _dumps(body: Mapping[str, Any]) -> bytes:
     return json.dumps(body, ensure_ascii=False, separators=(",", ":")).encode("utf-8")
+
+
+def _async_http() -> ModuleType:
+    """:mod:`langchain_hf_chat._async_http`, imported on first async use (it loads httpx)."""
+    from langchain_hf_chat import _async_http as module
+
+    return module
+
+
+#: What httpx sends by default, sent by the sync layer too (urllib3 adds no such headers).
+_SYNC_DEFAULTS: dict[str, str] = {"accept": "*/*", "accept-encoding": "gzip, deflate"}
 
 
 def _user_agent() -> str:

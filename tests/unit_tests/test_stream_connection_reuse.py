@@ -2,11 +2,10 @@
 
 from __future__ import annotations
 
-import socket
 from typing import Any
 
-import httpcore._backends.sync as sync_backend
 import pytest
+import urllib3.util.connection as sync_connection
 
 from langchain_hf_chat import ChatHuggingFace, HuggingFaceEndpoint, HuggingFaceTextGenInference
 from langchain_hf_chat.testing import TGIServer
@@ -14,15 +13,15 @@ from langchain_hf_chat.testing import TGIServer
 
 @pytest.fixture
 def connections(monkeypatch: pytest.MonkeyPatch) -> list[Any]:
-    """Every TCP connection the sync HTTP client opens."""
+    """Every TCP connection the sync HTTP layer (urllib3) opens."""
     opened: list[Any] = []
-    original = socket.create_connection
+    original = sync_connection.create_connection
 
-    def counting(*args: Any, **kwargs: Any) -> socket.socket:
+    def counting(*args: Any, **kwargs: Any) -> Any:
         opened.append(args[0])
         return original(*args, **kwargs)
 
-    monkeypatch.setattr(sync_backend.socket, "create_connection", counting)
+    monkeypatch.setattr(sync_connection, "create_connection", counting)
     return opened
 
 

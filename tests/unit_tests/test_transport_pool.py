@@ -1,4 +1,4 @@
-"""The async connection pool: httpcore 1.0's pool with linear bookkeeping (see ``_transport``)."""
+"""The async connection pool: httpcore 1.0's pool with linear bookkeeping (see ``_async_http``)."""
 
 from __future__ import annotations
 
@@ -8,7 +8,8 @@ import httpcore
 import pytest
 from httpcore._async import connection_pool
 
-from langchain_hf_chat._transport import Transport, _LinearAsyncConnectionPool
+from langchain_hf_chat._async_http import _LinearAsyncConnectionPool
+from langchain_hf_chat._transport import Transport
 from langchain_hf_chat.testing import TGIServer
 
 
