@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 import functools
+import itertools
 import json
 import re
 import time
@@ -48,13 +49,25 @@ class RenderLimits:
 class _RenderBudget:
     """Counts the work of one render; the sandbox hooks call `step`/`check_size`."""
 
-    __slots__ = ("_deadline", "_limits", "_next_check", "_steps")
+    __slots__ = ("_deadline", "_limits", "_next_check", "_output_counted", "_output_size", "_steps")
 
     def __init__(self, limits: RenderLimits) -> None:
         self._limits = limits
         self._deadline = time.monotonic() + limits.max_seconds
         self._steps = 0
         self._next_check = 256
+        self._output_counted = 0
+        self._output_size = 0
+
+    @property
+    def max_output_chars(self) -> int:
+        return self._limits.max_output_chars
+
+    def output_fits(self, chunks: list[str]) -> bool:
+        """Whether the chunks of a growing output are within the size limit (counts only new chunks)."""
+        self._output_size += sum(map(len, itertools.islice(chunks, self._output_counted, None)))
+        self._output_counted = len(chunks)
+        return self._output_size <= self._limits.max_output_chars
 
     def step(self, n: int = 1) -> None:
         self._steps += n
@@ -63,6 +76,22 @@ class _RenderBudget:
             if self._steps > self._limits.max_loop_iterations:
                 raise _LimitExceededError(f"rendering exceeded {self._limits.max_loop_iterations} loop iterations")
             self.check_time()
+
+    def step_many(self, n: int) -> None:
+        """``n`` calls of ``step()``, with the same checkpoints (every 256 steps) and the same outcome."""
+        steps = self._steps + n
+        if steps >= self._next_check:
+            last_check = self._next_check + (steps - self._next_check) // 256 * 256
+            self._steps = last_check
+            self._next_check = last_check  # step(0) runs the checks of the last checkpoint passed
+            self.step(0)
+        self._steps = steps
+
+    def restarted(self) -> _RenderBudget:
+        """A budget with fresh counters and the same deadline (for a second render of the same call)."""
+        budget = _RenderBudget(self._limits)
+        budget._deadline = self._deadline
+        return budget
 
     def check_time(self) -> None:
         if time.monotonic() > self._deadline:
@@ -329,11 +358,16 @@ _ENVIRONMENT = _SandboxEnvironment()
 class _Compiled:
     template: jinja2.Template
     variables: frozenset[str]
+    # The template as one Python function (see _compiler.py), or None: it renders with Jinja.
+    fast: Callable[[dict[str, Any], _RenderBudget], list[str]] | None = None
 
 
 @functools.lru_cache(maxsize=128)
 def _compile(source: str) -> _Compiled:
     """Compile (and cache) a template; the LRU key is the source text."""
+    from langchain_hf_chat._templates._compiler import compile_fast  # it builds on this module
+
     tree = _ENVIRONMENT.parse(source)
     referenced = frozenset(node.name for node in tree.find_all(jinja2.nodes.Name))
-    return _Compiled(_ENVIRONMENT.from_string(source), referenced)
+    template = _ENVIRONMENT.from_string(source)
+    return _Compiled(template, referenced, compile_fast(tree, template))

@@ -205,7 +205,8 @@ class ChatTemplate:
                 "continues the last message, the second starts a new assistant message"
             )
         key = None
-        if self._memo is not None:
+        # The compiled path renders faster than the memo can hash the inputs: only Jinja renders are memoised.
+        if self._memo is not None and self._compiled.fast is None:
             try:
                 key = _freeze((messages, tools, documents, add_generation_prompt, continue_final_message)) + _freeze(
                     template_kwargs
@@ -295,7 +296,23 @@ class ChatTemplate:
             add_generation_prompt=add_generation_prompt,
         )
         limit = self.limits.max_output_chars
-        parts: list[str] = []
+        fast = self._compiled.fast
+        if fast is not None:
+            try:
+                parts = fast(variables, budget)
+            except _LimitExceededError as exc:
+                if exc.message and exc.message.startswith("rendering "):
+                    raise  # out of steps or time: Jinja would only spend the same again
+            except Exception:  # noqa: S110 - Jinja renders it again and raises its own error
+                pass
+            else:
+                if budget.output_fits(parts):
+                    budget.check_time()
+                    rendered = "".join(parts)
+                    return _cut_continuation(rendered, final) if continue_final_message else rendered
+            budget = budget.restarted()
+            _BUDGET.set(budget)  # render() resets the variable
+        parts = []
         size = 0
         template = self._compiled.template
         for chunk in template.root_render_func(template.new_context(variables)):
