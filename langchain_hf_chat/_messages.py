@@ -189,6 +189,12 @@ def messages_to_template(messages: Sequence[BaseMessage]) -> list[dict[str, Any]
     """Dicts for a Hugging Face chat template (as ``transformers.apply_chat_template`` receives them)."""
     out: list[dict[str, Any]] = []
     for message in messages:
+        kind = type(message)
+        if kind is HumanMessage or kind is SystemMessage:  # most messages: no fields beyond the text
+            content = message.content
+            text = content if type(content) is str else _text_of(content)
+            out.append({"role": "user" if kind is HumanMessage else "system", "content": text})
+            continue
         role = _role(message)
         item: dict[str, Any] = {"role": role, "content": _text_of(message.content)}
         if isinstance(message, AIMessage) and message.tool_calls:

@@ -70,8 +70,18 @@ def _message_dicts(messages: Any) -> list[dict[Any, Any]]:
     if isinstance(messages, (str, bytes, Mapping)) or not isinstance(messages, Iterable):
         raise TypeError(f"messages must be a list of message dicts, got {type(messages).__name__}")
     chat: list[dict[Any, Any]] = []
+    reasoning = False
     for message in messages:
         if type(message) is dict:
+            # Plain messages as they are (templates cannot change them); a copy only to drop or convert.
+            for key, value in message.items():
+                if type(value) is not str or type(key) is not str:
+                    break
+            else:
+                chat.append(message)
+                reasoning = reasoning or not _REASONING_KEYS.isdisjoint(message)
+                continue
+            reasoning = True  # checked below, with the rest
             chat.append(
                 {
                     key if type(key) is str else _plain(key): value if type(value) is str else _plain(value)
@@ -88,20 +98,23 @@ def _message_dicts(messages: Any) -> list[dict[Any, Any]]:
             raise TypeError(f"Chat messages should be dicts, but got {message!r:.80}.")
         # Keys whose value is None are dropped: templates handle a missing key, not `None`.
         chat.append(_plain({key: value for key, value in message.items() if value is not None}))
+        reasoning = True
     if not chat:
         raise ValueError("Cannot apply a chat template to an empty conversation.")
+    if not reasoning:
+        return chat
     for index, message in enumerate(chat):
         if not _REASONING_KEYS.intersection(message):
             continue
-        reasoning = next((message[key] for key in _REASONING_FIELDS if message.get(key) is not None), None)
-        if reasoning is not None:
-            chat[index] = {"thinking": reasoning, **message, "reasoning_content": reasoning}
+        text = next((message[key] for key in _REASONING_FIELDS if message.get(key) is not None), None)
+        if text is not None:
+            chat[index] = {"thinking": text, **message, "reasoning_content": text}
     return chat
 
 
 def _mark_continuation(chat: list[dict[Any, Any]], field: str, source: str) -> str:
     """Tag the final message (as transformers) so its end can be found and cut after rendering."""
-    last = chat[-1]
+    last = chat[-1] = dict(chat[-1])  # it may be the caller's own dict
     final = last.get(field)
     if final is None:
         raise ValueError(f'continue_final_message is set but the final message has no "{field}"')
