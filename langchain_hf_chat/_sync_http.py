@@ -65,7 +65,7 @@ def _ssl_context() -> ssl.SSLContext:
 class SyncHTTP:
     """Pooled sync connections: one urllib3 pool manager, plus one per proxy the environment names."""
 
-    def __init__(self, *, maxsize: int = 20) -> None:
+    def __init__(self, *, maxsize: int = 100) -> None:
         self._maxsize = maxsize
         self._ssl = _ssl_context()
         self._direct = urllib3.PoolManager(num_pools=16, maxsize=maxsize, ssl_context=self._ssl)

@@ -182,3 +182,17 @@ def test_a_slow_reply_is_a_read_timeout(server: TGIServer) -> None:
     llm = HuggingFaceTextGenInference(inference_server_url=server.url, timeout=0.2, max_retries=0)
     with pytest.raises(errors.TimeoutError, match=r"timed out \(read\)"):
         llm.invoke("Hi")
+
+
+def test_a_wide_sync_batch_reuses_pooled_connections_without_pool_warnings(
+    server: TGIServer, caplog: pytest.LogCaptureFixture
+) -> None:
+    llm = HuggingFaceTextGenInference(inference_server_url=server.url, max_retries=0)
+    with caplog.at_level("WARNING"):
+        for _ in range(3):
+            for _ in range(48):  # replies that take a while, so the 48 calls really overlap
+                server.backend.queue_reply("ok", delay=0.1)
+            assert llm.batch(["Hi"] * 48, config={"max_concurrency": 48}) == ["ok"] * 48
+    assert not [r for r in caplog.records if "pool is full" in r.getMessage()]
+    pool = llm.transport.http._direct.connection_from_url(server.url)
+    assert pool.num_connections <= 32  # at most one per concurrent call, kept and reused across the batches
