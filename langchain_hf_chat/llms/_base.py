@@ -11,6 +11,7 @@ from typing import Any, ClassVar
 from langchain_core.callbacks import AsyncCallbackManagerForLLMRun, CallbackManagerForLLMRun
 from langchain_core.language_models.llms import BaseLLM
 from langchain_core.outputs import Generation, GenerationChunk, LLMResult
+from langchain_core.runnables.config import ContextThreadPoolExecutor
 from pydantic import ConfigDict, Field, PrivateAttr, SecretStr, field_serializer, model_validator
 
 from langchain_hf_chat._params import (
@@ -22,6 +23,9 @@ from langchain_hf_chat._params import (
 from langchain_hf_chat._stop import StopSequenceFilter, truncate_at_stop
 from langchain_hf_chat._transport import RetryPolicy, TokenPolicy, Transport
 from langchain_hf_chat.llms._backend import RemoteBackend, TextResult, TokenEvent
+
+#: Most requests one sync ``generate`` call (``batch``) has in flight; LangChain's ``max_concurrency`` applies first.
+_MAX_BATCH_THREADS = 32
 
 __all__ = ["BaseHuggingFaceLLM"]
 
@@ -337,6 +341,13 @@ class BaseHuggingFaceLLM(BaseLLM):
     ) -> LLMResult:
         settings = self._call_settings(stop, kwargs)
         stops = settings.get("stop", [])
+        if len(prompts) > 1 and not self.streaming:
+            # `batch` hands all prompts to one call; TGI takes one input per request, so send them side by side
+            # (as `abatch` does), in a thread pool that carries the tracing context.
+            parameters, timeout = self._wire_parameters(settings), self._call_timeout(kwargs)
+            with ContextThreadPoolExecutor(max_workers=min(len(prompts), _MAX_BATCH_THREADS)) as pool:
+                results = list(pool.map(lambda p: self.backend.generate(p, parameters, timeout=timeout), prompts))
+            return LLMResult(generations=[[self._finish(r, stops)] for r in results])
         generations: list[list[Generation]] = []
         for prompt in prompts:
             if self.streaming:

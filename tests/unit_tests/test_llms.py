@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 import warnings
 from typing import Any
 
@@ -9,7 +10,7 @@ import pytest
 from langchain_core.load import dumpd, dumps
 
 from langchain_hf_chat import HuggingFaceEndpoint, HuggingFaceHub, HuggingFaceTextGenInference, errors
-from langchain_hf_chat.testing import TGIServer
+from langchain_hf_chat.testing import Fault, TGIServer
 
 
 def tgi(server: TGIServer, **kwargs: Any) -> HuggingFaceTextGenInference:
@@ -221,14 +222,53 @@ async def test_async_invoke_and_stream(server: TGIServer) -> None:
     assert "".join([c async for c in llm.astream("Q")]) == "one two"
 
 
-async def test_abatch_runs_concurrently_and_keeps_order(server: TGIServer) -> None:
+def _echo_slowly(server: TGIServer, monkeypatch: pytest.MonkeyPatch, delay: float) -> None:
+    """Every request is answered with its own prompt, after ``delay`` seconds (one token)."""
+    from langchain_hf_chat.testing import Reply
+
+    monkeypatch.setattr(server.backend, "responder", lambda request: Reply((request.inputs,), delay))
+
+
+async def test_abatch_runs_concurrently_and_keeps_order(server: TGIServer, monkeypatch: pytest.MonkeyPatch) -> None:
+    _echo_slowly(server, monkeypatch, 0.2)
     llm = tgi(server)
-    results = await llm.abatch(["a", "b", "c"])
-    assert len(results) == 3
+    started = time.perf_counter()
+    await llm.ainvoke("one")
+    one = time.perf_counter() - started
+    prompts = [f"p{i}" for i in range(8)]
+    started = time.perf_counter()
+    assert await llm.abatch(prompts) == prompts
+    assert time.perf_counter() - started < 8 * one / 2  # side by side, not one after another
 
 
-def test_batch(server: TGIServer) -> None:
-    assert len(tgi(server).batch(["a", "b"])) == 2
+@pytest.mark.parametrize("max_concurrency", [None, 4])
+def test_batch_runs_concurrently_and_keeps_order(
+    server: TGIServer, monkeypatch: pytest.MonkeyPatch, max_concurrency: int | None
+) -> None:
+    _echo_slowly(server, monkeypatch, 0.2)
+    llm = tgi(server)
+    started = time.perf_counter()
+    llm.invoke("one")
+    one = time.perf_counter() - started
+    prompts = [f"p{i}" for i in range(8)]
+    started = time.perf_counter()
+    assert llm.batch(prompts, config={"max_concurrency": max_concurrency}) == prompts
+    # One after another this takes 8 x one; side by side (4 at a time: two rounds) at most a quarter of that.
+    assert time.perf_counter() - started < 8 * one / 2
+
+
+def test_a_failing_prompt_in_a_sync_batch_raises_its_error(server: TGIServer) -> None:
+    server.backend.queue_reply("fine")
+    server.inject(Fault.validation("Input validation error: boom"))
+    with pytest.raises(errors.BadRequestError, match="boom"):
+        tgi(server).batch(["a", "b"])
+
+
+def test_streaming_batch_still_streams_each_prompt(server: TGIServer) -> None:
+    server.backend.queue_reply("one")
+    server.backend.queue_reply("two")
+    assert sorted(tgi(server, streaming=True).batch(["a", "b"])) == ["one", "two"]
+    assert {request.path for request in server.requests} == {"/generate_stream"}
 
 
 def test_streaming_flag_uses_the_stream_route(server: TGIServer) -> None:
