@@ -185,15 +185,19 @@ def messages_to_wire(messages: Sequence[BaseMessage]) -> list[dict[str, Any]]:
     return wire
 
 
+_PLAIN_ROLES: dict[type[BaseMessage], str] = {HumanMessage: "user", SystemMessage: "system", AIMessage: "assistant"}
+
+
 def messages_to_template(messages: Sequence[BaseMessage]) -> list[dict[str, Any]]:
     """Dicts for a Hugging Face chat template (as ``transformers.apply_chat_template`` receives them)."""
     out: list[dict[str, Any]] = []
     for message in messages:
         kind = type(message)
-        if kind is HumanMessage or kind is SystemMessage:  # most messages: no fields beyond the text
+        # Most messages: no fields beyond the role and the text.
+        if kind is HumanMessage or kind is SystemMessage or (kind is AIMessage and not message.tool_calls):  # type: ignore[attr-defined]
             content = message.content
             text = content if type(content) is str else _text_of(content)
-            out.append({"role": "user" if kind is HumanMessage else "system", "content": text})
+            out.append({"role": _PLAIN_ROLES[kind], "content": text})
             continue
         role = _role(message)
         item: dict[str, Any] = {"role": role, "content": _text_of(message.content)}

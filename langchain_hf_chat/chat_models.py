@@ -339,9 +339,10 @@ class ChatHuggingFace(BaseChatModel):
     @property
     def text_runner(self) -> TextModeRunner:
         """The text-mode path (template rendering, text generation, tool-call parsing)."""
-        if self._text_runner is None:
-            self._text_runner = TextModeRunner(self)
-        return self._text_runner
+        runner = self._text_runner
+        if runner is None:
+            runner = self._text_runner = TextModeRunner(self)
+        return runner
 
     def _to_chat_prompt(self, messages: Sequence[BaseMessage], **kwargs: Any) -> str:
         """The prompt the model's own chat template renders for ``messages`` (with a generation prompt)."""

@@ -67,7 +67,8 @@ def _freeze(value: Any) -> tuple[Any, ...]:
 
 
 def _message_dicts(messages: Any) -> list[dict[Any, Any]]:
-    if isinstance(messages, (str, bytes, Mapping)) or not isinstance(messages, Iterable):
+    listed = type(messages) is list
+    if not listed and (isinstance(messages, (str, bytes, Mapping)) or not isinstance(messages, Iterable)):
         raise TypeError(f"messages must be a list of message dicts, got {type(messages).__name__}")
     chat: list[dict[Any, Any]] = []
     reasoning = False
