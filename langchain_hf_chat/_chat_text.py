@@ -13,9 +13,9 @@ from langchain_core.outputs import ChatGenerationChunk
 
 from langchain_hf_chat import errors
 from langchain_hf_chat._messages import (
-    messages_to_template,
     messages_to_wire,
     normalize_finish_reason,
+    template_dicts,
 )
 from langchain_hf_chat._params import to_tgi_parameters
 from langchain_hf_chat._reasoning import (
@@ -113,7 +113,10 @@ class TextModeRunner:
         if template is None:
             return self._render_remote(messages, tools)
         try:
-            return template.render(messages_to_template(messages), tools=list(tools) if tools else None)
+            chat, plain = template_dicts(messages)
+            if plain and chat:
+                return template._render_plain_chat(chat, list(tools) if tools else None)
+            return template.render(chat, tools=list(tools) if tools else None)
         except errors.TemplateError as exc:
             raise errors.TemplateError(
                 f"the chat template of {self.chat.model_id or 'the model'} failed: {exc.server_message}"

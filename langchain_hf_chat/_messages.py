@@ -42,6 +42,7 @@ __all__ = [
     "messages_to_template",
     "messages_to_wire",
     "normalize_finish_reason",
+    "template_dicts",
     "usage_from",
 ]
 
@@ -190,7 +191,21 @@ _PLAIN_ROLES: dict[type[BaseMessage], str] = {HumanMessage: "user", SystemMessag
 
 def messages_to_template(messages: Sequence[BaseMessage]) -> list[dict[str, Any]]:
     """Dicts for a Hugging Face chat template (as ``transformers.apply_chat_template`` receives them)."""
+    return template_dicts(messages)[0]
+
+
+def template_dicts(messages: Sequence[BaseMessage]) -> tuple[list[dict[str, Any]], bool]:
+    """``messages_to_template``, and whether every dict is a plain ``{"role": str, "content": str}``.
+
+    Plain dicts need no further normalising before a template renders them (``str`` values only, exactly).
+
+    Example:
+        >>> from langchain_core.messages import HumanMessage
+        >>> template_dicts([HumanMessage("Hi")])
+        ([{'role': 'user', 'content': 'Hi'}], True)
+    """
     out: list[dict[str, Any]] = []
+    plain = True
     for message in messages:
         kind = type(message)
         # Most messages: no fields beyond the role and the text.
@@ -198,7 +213,9 @@ def messages_to_template(messages: Sequence[BaseMessage]) -> list[dict[str, Any]
             content = message.content
             text = content if type(content) is str else _text_of(content)
             out.append({"role": _PLAIN_ROLES[kind], "content": text})
+            plain = plain and type(text) is str
             continue
+        plain = False
         role = _role(message)
         item: dict[str, Any] = {"role": role, "content": _text_of(message.content)}
         if isinstance(message, AIMessage) and message.tool_calls:
@@ -220,7 +237,7 @@ def messages_to_template(messages: Sequence[BaseMessage]) -> list[dict[str, Any]
         if isinstance(message, FunctionMessage):
             item["name"] = message.name
         out.append(item)
-    return out
+    return out, plain
 
 
 # Responses come from servers of every version and quality: the readers below take what has the expected type

@@ -339,7 +339,9 @@ class ChatHuggingFace(BaseChatModel):
     @property
     def text_runner(self) -> TextModeRunner:
         """The text-mode path (template rendering, text generation, tool-call parsing)."""
-        runner = self._text_runner
+        # Read from pydantic's private-attribute dict: `self._text_runner` goes through __getattr__ (~1.5 µs).
+        private = self.__pydantic_private__
+        runner = private.get("_text_runner") if private is not None else None
         if runner is None:
             runner = self._text_runner = TextModeRunner(self)
         return runner

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Mapping, Sequence
-from typing import Any
+from typing import Any, cast
 
 import jinja2
 from jinja2.exceptions import SecurityError
@@ -217,10 +217,44 @@ class ChatTemplate:
                 cached = self._memo.get(key)
                 if cached is not None:
                     return cached
+        rendered = self._render_mapping_errors(
+            messages, tools, documents, add_generation_prompt, continue_final_message, template_kwargs
+        )
+        if key is not None and self._memo is not None and len(rendered) <= _MEMO_MAX_CHARS:
+            with self._memo_lock:
+                # Oldest first; the prompt's size stands in for the inputs the key holds on to.
+                while self._memo and (
+                    len(self._memo) >= _MEMO_ENTRIES or self._memo_chars + len(rendered) > _MEMO_TOTAL_CHARS
+                ):
+                    self._memo_chars -= len(self._memo.pop(next(iter(self._memo))))
+                if key not in self._memo:
+                    self._memo[key] = rendered
+                    self._memo_chars += len(rendered)
+        return rendered
+
+    def _render_plain_chat(self, chat: list[dict[str, str]], tools: Sequence[Mapping[str, Any]] | None) -> str:
+        """``render(chat, tools=tools)`` for messages already in the form ``_message_dicts`` gives.
+
+        The caller guarantees it: a non-empty list of new dicts whose keys and values are all ``str``
+        (exactly), without reasoning fields. ``messages_to_template``'s plain messages are.
+        """
+        return self._render_mapping_errors(chat, tools, None, True, False, {}, plain=True)
+
+    def _render_mapping_errors(
+        self,
+        messages: Sequence[Mapping[str, Any]],
+        tools: Sequence[Mapping[str, Any]] | None,
+        documents: Sequence[Mapping[str, Any]] | None,
+        add_generation_prompt: bool,
+        continue_final_message: bool | str,
+        template_kwargs: dict[str, Any],
+        *,
+        plain: bool = False,
+    ) -> str:
         budget = _RenderBudget(self.limits)
         token = _BUDGET.set(budget)
         try:
-            rendered = self._render(
+            return self._render(
                 budget,
                 messages,
                 tools,
@@ -228,6 +262,7 @@ class ChatTemplate:
                 add_generation_prompt,
                 continue_final_message,
                 template_kwargs,
+                plain,
             )
         except TemplateError:
             raise
@@ -249,17 +284,6 @@ class ChatTemplate:
             raise TemplateError(f"chat template for {self._label} failed: {type(exc).__name__}: {exc}") from None
         finally:
             _BUDGET.reset(token)
-        if key is not None and self._memo is not None and len(rendered) <= _MEMO_MAX_CHARS:
-            with self._memo_lock:
-                # Oldest first; the prompt's size stands in for the inputs the key holds on to.
-                while self._memo and (
-                    len(self._memo) >= _MEMO_ENTRIES or self._memo_chars + len(rendered) > _MEMO_TOTAL_CHARS
-                ):
-                    self._memo_chars -= len(self._memo.pop(next(iter(self._memo))))
-                if key not in self._memo:
-                    self._memo[key] = rendered
-                    self._memo_chars += len(rendered)
-        return rendered
 
     def _render(
         self,
@@ -270,8 +294,9 @@ class ChatTemplate:
         add_generation_prompt: bool,
         continue_final_message: bool | str,
         template_kwargs: dict[str, Any],
+        plain: bool,
     ) -> str:
-        chat = _message_dicts(messages)
+        chat = cast("list[dict[Any, Any]]", messages) if plain else _message_dicts(messages)
         final = ""
         if continue_final_message:
             field = continue_final_message if isinstance(continue_final_message, str) else "content"
@@ -306,9 +331,10 @@ class ChatTemplate:
             except Exception:  # noqa: S110 - Jinja renders it again and raises its own error
                 pass
             else:
-                if budget.output_fits(parts):
+                # A few chunks are joined before their size is known; many are counted first (loops count as they go).
+                rendered = "".join(parts) if len(parts) <= 64 or budget.output_fits(parts) else None
+                if rendered is not None and len(rendered) <= limit:
                     budget.check_time()
-                    rendered = "".join(parts)
                     return _cut_continuation(rendered, final) if continue_final_message else rendered
             budget = budget.restarted()
             _BUDGET.set(budget)  # render() resets the variable

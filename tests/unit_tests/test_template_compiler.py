@@ -304,3 +304,33 @@ def test_random_templates_render_as_jinja(source: str, messages: list[dict[str, 
     fast, jinja = _pair(source)
     assert fast._compiled.fast is not None
     assert _outcome(fast, messages, extra=extra) == _outcome(jinja, messages, extra=extra)
+
+
+# --- the text-mode shortcut: plain LangChain messages skip re-normalising -------------------------------------
+
+
+def test_plain_langchain_messages_are_flagged_plain_and_others_are_not() -> None:
+    from langchain_core.messages import AIMessage, HumanMessage, SystemMessage, ToolMessage
+
+    from langchain_hf_chat._messages import messages_to_template, template_dicts
+
+    plain = [SystemMessage("s"), HumanMessage("h"), AIMessage("a"), HumanMessage([{"type": "text", "text": "t"}])]
+    assert template_dicts(plain) == (messages_to_template(plain), True)
+    calling = AIMessage("", tool_calls=[{"name": "f", "args": {"x": 1}, "id": "1"}])
+    assert template_dicts([*plain, calling])[1] is False
+    assert template_dicts([*plain, ToolMessage("r", tool_call_id="1")])[1] is False
+
+
+@pytest.mark.parametrize("name", FIXTURES)
+def test_plain_chat_shortcut_renders_as_render(name: str) -> None:
+    template = ChatTemplate.from_string((FOLDER / f"{name}.jinja").read_text(encoding="utf-8"), eos_token="</s>")
+    for chat in (
+        [{"role": "user", "content": "Hi"}],
+        [{"role": "system", "content": "S"}, {"role": "user", "content": "Hi"}, {"role": "assistant", "content": "Yo"}],
+    ):
+        expected = _outcome(template, [dict(message) for message in chat])
+        try:
+            actual: tuple[str, str] = ("rendered", template._render_plain_chat(chat, None))
+        except TemplateError as exc:
+            actual = ("TemplateError", str(exc))
+        assert actual == expected
