@@ -583,8 +583,10 @@ class _Compiler:
 
     def filter(self, node: nodes.Filter, frame: _Frame, value: str) -> str:
         if node.name == _SIZE_FILTER:
+            if isinstance(node.node, nodes.Const) and type(node.node.value) is not str:
+                return value  # a number, boolean or none: nothing to measure
             t = self.fresh("_s")
-            return f"({t} if type({t} := {value}) is str and len({t}) <= _lim else _sz({t}))"
+            return f"({t} if (type({t} := {value}) is str or type({t}) is list) and len({t}) <= _lim else _sz({t}))"
         func = _ENVIRONMENT.filters.get(node.name)
         if func is None or node.name == _ITER_FILTER:
             raise _UnsupportedError(f"filter {node.name}")
