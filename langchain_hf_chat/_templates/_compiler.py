@@ -113,7 +113,7 @@ def _loop_items(iterable: Any, budget: _RenderBudget, output: list[str]) -> list
     """A loop's items, all counted at once against the budget (Jinja counts each as the loop reaches it)."""
     items = iterable if type(iterable) is list else list(iterable)
     budget.step_many(len(items))
-    if not budget.output_fits(output):
+    if len(output) > 64 and not budget.output_fits(output):
         raise _BailError  # Jinja renders it again and reports the size where it crossed the limit
     return items
 

@@ -311,15 +311,11 @@ class ChatTemplate:
             if any(not isinstance(document, Mapping) for document in documents):
                 raise TypeError("documents should be a list of dicts with 'title' and 'text' keys")
             docs = _plain(list(documents))
-        variables = dict(self._globals)
-        if template_kwargs:
-            variables.update(_plain(template_kwargs))
-        variables.update(
-            messages=chat,
-            tools=tool_schemas,
-            documents=docs,
-            add_generation_prompt=add_generation_prompt,
-        )
+        variables = {**self._globals, **_plain(template_kwargs)} if template_kwargs else self._globals.copy()
+        variables["messages"] = chat
+        variables["tools"] = tool_schemas
+        variables["documents"] = docs
+        variables["add_generation_prompt"] = add_generation_prompt
         limit = self.limits.max_output_chars
         fast = self._compiled.fast
         if fast is not None:
