@@ -206,14 +206,16 @@ def template_dicts(messages: Sequence[BaseMessage]) -> tuple[list[dict[str, Any]
     """
     out: list[dict[str, Any]] = []
     plain = True
+    plain_roles = _PLAIN_ROLES
     for message in messages:
-        kind = type(message)
         # Most messages: no fields beyond the role and the text.
-        if kind is HumanMessage or kind is SystemMessage or (kind is AIMessage and not message.tool_calls):  # type: ignore[attr-defined]
+        role = plain_roles.get(type(message))
+        if role is not None and (role != "assistant" or not message.tool_calls):  # type: ignore[attr-defined]
             content = message.content
-            text = content if type(content) is str else _text_of(content)
-            out.append({"role": _PLAIN_ROLES[kind], "content": text})
-            plain = plain and type(text) is str
+            if type(content) is not str:
+                content = _text_of(content)
+                plain = plain and type(content) is str
+            out.append({"role": role, "content": content})
             continue
         plain = False
         role = _role(message)

@@ -334,3 +334,15 @@ def test_plain_chat_shortcut_renders_as_render(name: str) -> None:
         except TemplateError as exc:
             actual = ("TemplateError", str(exc))
         assert actual == expected
+
+
+def test_docstring_examples_run() -> None:
+    import doctest
+
+    from langchain_hf_chat import _messages
+    from langchain_hf_chat._templates import _compiler
+
+    for module in (_compiler, _messages):
+        result = doctest.testmod(module)
+        assert result.failed == 0, module.__name__
+        assert result.attempted > 0
