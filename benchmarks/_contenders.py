@@ -68,6 +68,17 @@ def _httpx(url: str) -> Contender:
     return Contender(invoke=lambda: json.loads(client.post(url + "/generate", content=body, headers=headers).content))
 
 
+def _urllib3(url: str) -> Contender:
+    import urllib3
+
+    pool = urllib3.PoolManager()
+    body = json.dumps({"inputs": SHORT_PROMPT, "parameters": {"max_new_tokens": SHORT_TOKENS}}).encode()
+    headers = {"content-type": "application/json"}
+    return Contender(
+        invoke=lambda: json.loads(pool.request("POST", url + "/generate", body=body, headers=headers).data)
+    )
+
+
 def _raw_tg(url: str) -> Contender:
     from huggingface_hub import AsyncInferenceClient, InferenceClient
 
@@ -179,6 +190,7 @@ FACTORIES: dict[str, Callable[[str], Contender]] = {
     "lchf_raw_tg": _raw_tg,
     "lchf_raw_cc": _raw_cc,
     "openai_chat": _openai_chat,
+    "urllib3": _urllib3,
 }
 
 

@@ -35,9 +35,19 @@ MAIN_PY = Path(sys.executable)
 HF_VENV = HERE / ".venv-hf"
 HF_PY = HF_VENV / "bin" / "python"
 
-MAIN_INVOKE = ["httpx", "raw_tg", "raw_cc", "ours_tgi", "ours_endpoint", "ours_chat", "ours_text", "openai_chat"]
+MAIN_INVOKE = [
+    "httpx",
+    "urllib3",
+    "raw_tg",
+    "raw_cc",
+    "ours_tgi",
+    "ours_endpoint",
+    "ours_chat",
+    "ours_text",
+    "openai_chat",
+]
 HF_INVOKE = ["lchf_llm", "lchf_chat", "lchf_raw_tg", "lchf_raw_cc"]
-NO_STREAM = {"httpx"}
+NO_STREAM = {"httpx", "urllib3"}
 
 #: Which raw call each contender is compared with (same route family, same venv's server).
 BASELINE = {
@@ -51,9 +61,11 @@ BASELINE = {
     "openai_chat": "raw_cc",
     "lchf_raw_cc": "raw_cc",
     "httpx": "raw_tg",
+    "urllib3": "raw_tg",
 }
 LABEL = {
-    "httpx": "bare httpx POST /generate (server floor)",
+    "httpx": "bare httpx POST /generate (server floor; hub's raw client is on httpx2)",
+    "urllib3": "bare urllib3 POST /generate (our sync layer's floor)",
     "raw_tg": "raw InferenceClient.text_generation",
     "raw_cc": "raw InferenceClient.chat_completion",
     "ours_tgi": "ours HuggingFaceTextGenInference",
@@ -287,7 +299,8 @@ def write_report(results: dict[str, Any], baseline: dict[str, Any] | None) -> st
         "of a chat model raw `InferenceClient.chat_completion`.",
         "",
         "The server is the scripted TGI stand-in (`langchain_hf_chat.testing`) in its own process; it replies "
-        "instantly, so a round trip is its fixed cost (the *bare httpx* row) plus the client's own cost. Client CPU "
+        "instantly, so a round trip is its fixed cost (the *bare httpx* / *bare urllib3* rows) plus the client's own "
+        "cost. Client CPU "
         "is the client process's CPU time, which the server's work does not inflate.",
         "",
         "## Machine and versions",
@@ -394,9 +407,10 @@ def write_report(results: dict[str, Any], baseline: dict[str, Any] | None) -> st
     lines += [
         "## `_to_chat_prompt`, 10-message conversation, vs `transformers` `apply_chat_template` (µs)",
         "",
-        "*First render* uses a distinct conversation per call (our render memo misses); *repeated* renders the same "
-        "conversation (our memo hits; transformers has no render memo, only the compiled template cache). Ours "
-        "includes converting LangChain messages to template dicts.",
+        "*First render* uses a distinct conversation per call; *repeated* renders the same conversation (templates "
+        "compiled to Python have no render memo, as hashing the inputs costs more than rendering; transformers has "
+        "only its compiled-template cache). Ours includes converting LangChain messages to template dicts; "
+        "transformers is handed dicts.",
         "",
         "| template | ours first | transformers first | speed-up | ours repeated | transformers repeated | speed-up |",
         "|---|---|---|---|---|---|---|",
@@ -446,7 +460,7 @@ def write_chart(results: dict[str, Any], path: Path) -> str:
     fig, grid = plt.subplots(2, 2, figsize=(15, 9))
     axes = list(grid.flat)
     for ax, (title, ratios, target) in zip(axes, panels, strict=False):
-        names = [n for n in ratios if n not in ("httpx",) and not n.startswith("lchf_raw")]
+        names = [n for n in ratios if n not in ("httpx", "urllib3") and not n.startswith("lchf_raw")]
         values = [ratios[n]["median"] for n in names]
         errors = [
             [ratios[n]["median"] - ratios[n]["q1"] for n in names],
@@ -558,7 +572,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         "langchain-hf-chat": metadata.version("langchain-hf-chat"),
         "langchain-core": metadata.version("langchain-core"),
         "huggingface_hub (ours, raw)": metadata.version("huggingface_hub"),
-        "httpx": metadata.version("httpx"),
+        "httpx / urllib3": f"{metadata.version('httpx')} / {metadata.version('urllib3')}",
         "transformers": metadata.version("transformers"),
         "langchain-openai / openai": f"{version_in(MAIN_PY, 'langchain-openai')} / {version_in(MAIN_PY, 'openai')}",
     }
