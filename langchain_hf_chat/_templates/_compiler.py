@@ -236,6 +236,9 @@ class _Compiler:
         self.names: dict[str, str] = {}
         self.uses_context = False
         self.targets: set[str] = set()  # loop variables: always bound
+        # Loop variables never reassigned in their loop -> the name of a flag set once per iteration:
+        # whether the item is a plain dict (so each lookup on it skips its own type check).
+        self.dict_flags: dict[str, str] = {}
 
     # -- helpers
 
@@ -368,6 +371,9 @@ class _Compiler:
                 inner.names[name] = f"t{number}_{len(inner.names)}"
                 aliases.append((inner.names[name], frame.lookup(name)))
         target = self.target(node.target, inner)
+        flag = None
+        if isinstance(node.target, nodes.Name) and target in self.targets:
+            flag = self.dict_flags[target] = f"_d{number}"
         items = f"_items({source}, B, _p)"
         if node.test is not None:
             item = self.fresh("_x")
@@ -375,6 +381,8 @@ class _Compiler:
             self.line(f"for {item} in {items}:")
             self.indent += 1
             self.line(f"{target} = {item}")
+            if flag is not None:
+                self.line(f"{flag} = type({target}) is dict")
             self.line(f"if {self.truth(node.test, inner)}:")
             self.line(f"    {loop.items}.append({item})")
             self.indent -= 1
@@ -389,6 +397,8 @@ class _Compiler:
             self.line(f"{loop.length} = len({loop.items})")
         self.line(f"for {loop.index}, {target} in enumerate({items}):")
         self.indent += 1
+        if flag is not None:
+            self.line(f"{flag} = type({target}) is dict")
         for local, outer in aliases:
             self.line(f"{local} = {outer}")
         self.statements(node.body, inner, write)
@@ -506,6 +516,9 @@ class _Compiler:
             # A missing key of a plain dict is an Undefined, which is false: no need to build one.
             obj, o = self.expr(node.node, frame), self.fresh("_o")  # type: ignore[attr-defined]
             fallback = "getattr" if isinstance(node, nodes.Getattr) else "getitem"
+            flag = self.dict_flags.get(obj)
+            if flag is not None:
+                return f"({obj}.get({key!r}, False) if {flag} else _ENV.{fallback}({obj}, {key!r}))"
             return f"({o}.get({key!r}, False) if type({o} := {obj}) is dict else _ENV.{fallback}({o}, {key!r}))"
         return self.expr(node, frame)
 
@@ -520,6 +533,12 @@ class _Compiler:
     def dict_lookup(self, obj: str, key: str, fallback: str) -> str:
         # The sandbox on a plain dict, for a key that is not a dict method: the item, or
         # Undefined(obj=..., name=...) when it is missing. Anything else asks the sandbox.
+        flag = self.dict_flags.get(obj)
+        if flag is not None:  # a loop variable whose type was checked once for this iteration
+            return (
+                f"(({obj}[{key!r}] if {key!r} in {obj} else _U(obj={obj}, name={key!r})) "
+                f"if {flag} else _ENV.{fallback}({obj}, {key!r}))"
+            )
         o = self.fresh("_o")
         return (
             f"(({o}[{key!r}] if {key!r} in {o} else _U(obj={o}, name={key!r})) "

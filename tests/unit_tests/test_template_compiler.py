@@ -219,6 +219,34 @@ def test_unsupported_constructs_render_with_jinja(source: str) -> None:
     assert _outcome(fast, messages) == _outcome(jinja, messages)
 
 
+@settings(max_examples=150, deadline=None)
+@given(
+    items=st.lists(
+        st.one_of(
+            st.fixed_dictionaries({"role": st.sampled_from(["user", "tool"]), "content": TEXT}),
+            st.dictionaries(st.sampled_from(["role", "x", "items"]), TEXT, max_size=2),
+            TEXT,
+            st.lists(st.integers(), max_size=2),
+            st.none(),
+            st.integers(),
+        ),
+        max_size=5,
+    )
+)
+def test_lookups_on_loop_items_of_any_type_render_as_jinja(items: list[Any]) -> None:
+    # A loop variable's dict-ness is checked once per iteration: items that are not dicts, or dicts without
+    # the key, must still get Jinja's (sandboxed) answer, in output, conditions and filter tests.
+    source = (
+        "{% for m in extra if m.role != 'tool' %}<{{ m.role }}|{{ m['x'] }}|{{ m.content | default('-') }}"
+        "{% if m.role %}R{% endif %}{% if not m['x'] %}N{% endif %}{{ m.items is defined }}>"
+        "{% for n in extra %}{{ n.role is defined }}{% endfor %}{% endfor %}"
+    )
+    fast, jinja = _pair(source)
+    assert fast._compiled.fast is not None
+    messages = [{"role": "user", "content": "hi"}]
+    assert _outcome(fast, messages, extra=items) == _outcome(jinja, messages, extra=items)
+
+
 def test_a_macro_template_still_renders() -> None:
     template = ChatTemplate.from_string("{% macro f(x) %}[{{ x }}]{% endmacro %}{{ f(messages[0].content) }}")
     assert template.render([{"role": "user", "content": "hi"}]) == "[hi]"
