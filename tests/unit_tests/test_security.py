@@ -20,6 +20,7 @@ import httpx
 import pytest
 from langchain_core.callbacks import AsyncCallbackHandler, BaseCallbackHandler
 from langchain_core.load import dumpd, dumps
+from urllib3.util import parse_url
 
 from langchain_hf_chat import (
     ChatHuggingFace,
@@ -170,14 +171,24 @@ def test_env_token_is_attached_only_to_hugging_face_hosts(url: str, sent: bool) 
         "http://evil.example\u3002huggingface.co/",
         "http://HUGGINGFACE.CO./x",
         "http://huggingface.co%2eevil.example/",
+        "https://huggingface.co:443@evil.example/",
+        "https://huggingface.co@evil.example/",
     ],
 )
-def test_the_host_that_gets_the_token_is_the_host_httpx_connects_to(url: str) -> None:
-    # URL-parser confusion: whenever we judge a URL to be Hugging Face's, httpx must connect to an HF host.
+def test_the_host_that_gets_the_token_is_the_host_both_http_layers_connect_to(url: str) -> None:
+    # URL-parser confusion: whenever we judge a URL to be Hugging Face's, httpx (async) and urllib3 (sync) must
+    # both connect to an HF host. (They disagree on a backslash in the authority: such URLs are not HF hosts.)
     if not is_hf_host(url):
         return
-    host = httpx.URL(url).host.lower().rstrip(".")
-    assert any(host == suffix or host.endswith("." + suffix) for suffix in HF_HOST_SUFFIXES)
+    for host in (httpx.URL(url).host, parse_url(url).host or ""):
+        host = host.lower().rstrip(".")
+        assert any(host == suffix or host.endswith("." + suffix) for suffix in HF_HOST_SUFFIXES)
+
+
+def test_a_backslash_in_the_authority_is_not_a_hugging_face_host() -> None:
+    # The standard library reads huggingface.co here; urllib3 connects to evil.example.
+    assert not is_hf_host("http://evil.example\\@huggingface.co/")
+    assert "authorization" not in Transport(token=ENV_TOKEN).request_headers("http://evil.example\\@huggingface.co/")
 
 
 # -- redirects ------------------------------------------------------------------------------------------------

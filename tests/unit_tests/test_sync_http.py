@@ -2,7 +2,7 @@
 
 Cookies from ``server_kwargs`` are sent and dropped on a redirect to another origin; ``HTTP_PROXY`` and
 ``NO_PROXY`` are honoured; ``SSL_CERT_FILE`` decides the CA trust; the host that gets the token is the host
-urllib3 connects to; connect and read failures map to the typed errors.
+urllib3 connects to (in ``test_security.py``); connect and read failures map to the typed errors.
 """
 
 from __future__ import annotations
@@ -17,11 +17,9 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from urllib3.util import parse_url
 
 from langchain_hf_chat import ChatHuggingFace, HuggingFaceEndpoint, HuggingFaceTextGenInference, errors
 from langchain_hf_chat._sync_http import SyncHTTP, _ssl_context
-from langchain_hf_chat._transport import HF_HOST_SUFFIXES, is_hf_host
 from langchain_hf_chat.testing import TGIServer
 
 MODEL_ID = "HuggingFaceH4/zephyr-7b-beta"
@@ -140,30 +138,6 @@ def test_ssl_cert_file_decides_the_ca_trust(tmp_path: Path, monkeypatch: pytest.
     context = _ssl_context()  # certifi's bundle
     assert context.verify_mode == ssl.CERT_REQUIRED and context.check_hostname
     assert context.cert_store_stats()["x509_ca"] > 50
-
-
-@pytest.mark.parametrize(
-    "url",
-    [
-        "http://evil.example\\@huggingface.co/",
-        "http://evil.example%2f@huggingface.co/",
-        "http://evil.example;@huggingface.co/",
-        "http://[::1]@huggingface.co/",
-        "http://evil.example#@huggingface.co",
-        "http://evil.example?@huggingface.co",
-        "http://evil.example/\\@huggingface.co",
-        "http://evil.example\\.huggingface.co/",
-        "http://HUGGINGFACE.CO./x",
-        "http://huggingface.co%2eevil.example/",
-        "https://huggingface.co:443@evil.example/",
-        "https://huggingface.co@evil.example/",
-    ],
-)
-def test_the_host_that_gets_the_token_is_the_host_urllib3_connects_to(url: str) -> None:
-    if not is_hf_host(url):
-        return
-    host = (parse_url(url).host or "").lower().rstrip(".")
-    assert any(host == suffix or host.endswith("." + suffix) for suffix in HF_HOST_SUFFIXES)
 
 
 def test_a_refused_connection_is_a_connection_error() -> None:
