@@ -11,13 +11,12 @@ import json
 import logging
 import pickle
 import socket
-import threading
 from collections.abc import Iterator
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
 import httpx
 import pytest
+from _redirects import RecordingRedirects
 from langchain_core.callbacks import AsyncCallbackHandler, BaseCallbackHandler
 from langchain_core.load import dumpd, dumps
 from urllib3.util import parse_url
@@ -194,62 +193,16 @@ def test_a_backslash_in_the_authority_is_not_a_hugging_face_host() -> None:
 # -- redirects ------------------------------------------------------------------------------------------------
 
 
-class _RecordingRedirects:
-    """A loopback HTTP server: ``/final*`` answers like TGI's ``/generate``; every other path redirects (307)."""
-
-    def __init__(self) -> None:
-        self.seen: list[tuple[str, str | None]] = []
-        self.target = ""
-        outer = self
-
-        class Handler(BaseHTTPRequestHandler):
-            def do_POST(self) -> None:
-                outer.seen.append((self.path, self.headers.get("authorization")))
-                length = int(self.headers.get("content-length") or 0)
-                self.rfile.read(length)
-                if self.path.startswith("/final"):
-                    body = json.dumps({"generated_text": "same-origin"}).encode()
-                    self.send_response(200)
-                    self.send_header("content-type", "application/json")
-                    self.send_header("content-length", str(len(body)))
-                    self.end_headers()
-                    self.wfile.write(body)
-                    return
-                self.send_response(307)
-                self.send_header("location", self.server_target() + self.path)
-                self.send_header("content-length", "0")
-                self.end_headers()
-
-            def server_target(self) -> str:
-                return outer.target or f"http://127.0.0.1:{outer.port}/final"
-
-            def log_message(self, format: str, *args: Any) -> None:
-                pass
-
-        self.httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.port = int(self.httpd.server_address[1])
-        self.url = f"http://127.0.0.1:{self.port}"
-        self.thread = threading.Thread(target=self.httpd.serve_forever, kwargs={"poll_interval": 0.02}, daemon=True)
-
-    def __enter__(self) -> _RecordingRedirects:
-        self.thread.start()
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.httpd.shutdown()
-        self.httpd.server_close()
-
-
 @pytest.fixture
-def redirects() -> Iterator[_RecordingRedirects]:
-    with _RecordingRedirects() as server:
+def redirects() -> Iterator[RecordingRedirects]:
+    with RecordingRedirects() as server:
         yield server
 
 
 @pytest.mark.parametrize("how", ["invoke", "stream", "ainvoke", "astream"])
 @pytest.mark.parametrize("kind", ["tgi", "chat"])
 async def test_token_is_not_forwarded_across_a_redirect_to_another_host(
-    server: TGIServer, redirects: _RecordingRedirects, env_token: str, kind: str, how: str
+    server: TGIServer, redirects: RecordingRedirects, env_token: str, kind: str, how: str
 ) -> None:
     redirects.target = server.url  # another origin (another port)
     llm = HuggingFaceTextGenInference(
@@ -269,7 +222,7 @@ async def test_token_is_not_forwarded_across_a_redirect_to_another_host(
     assert authorizations(server) == [None] * len(server.requests)
 
 
-def test_a_same_origin_redirect_keeps_the_token(redirects: _RecordingRedirects) -> None:
+def test_a_same_origin_redirect_keeps_the_token(redirects: RecordingRedirects) -> None:
     # The control for the test above: the recording server does see a forwarded header when one is sent.
     llm = HuggingFaceEndpoint(endpoint_url=redirects.url + "/start", huggingfacehub_api_token=EXPLICIT_TOKEN)
     assert llm.invoke("Hi") == "same-origin"

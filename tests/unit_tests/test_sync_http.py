@@ -7,16 +7,13 @@ urllib3 connects to (in ``test_security.py``); connect and read failures map to 
 
 from __future__ import annotations
 
-import json
 import socket
 import ssl
-import threading
 from collections.abc import Iterator
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
-from typing import Any
 
 import pytest
+from _redirects import RecordingRedirects
 
 from langchain_hf_chat import ChatHuggingFace, HuggingFaceEndpoint, HuggingFaceTextGenInference, errors
 from langchain_hf_chat._sync_http import SyncHTTP, _ssl_context
@@ -25,52 +22,14 @@ from langchain_hf_chat.testing import TGIServer
 MODEL_ID = "HuggingFaceH4/zephyr-7b-beta"
 
 
-class _Recorder:
-    """A loopback HTTP server answering like TGI's ``/generate``; ``/hop*`` paths redirect (307) to ``target``.
-
-    It records the request line (an absolute URI when it is used as a forward proxy) and the cookie header.
-    """
-
-    def __init__(self) -> None:
-        self.seen: list[tuple[str, str | None]] = []
-        self.target = ""
-        outer = self
-
-        class Handler(BaseHTTPRequestHandler):
-            def do_POST(self) -> None:
-                outer.seen.append((self.path, self.headers.get("cookie")))
-                self.rfile.read(int(self.headers.get("content-length") or 0))
-                if "/hop" in self.path:
-                    self.send_response(307)
-                    self.send_header("location", outer.target)
-                    self.send_header("content-length", "0")
-                    self.end_headers()
-                    return
-                body = json.dumps({"generated_text": "recorded"}).encode()
-                self.send_response(200)
-                self.send_header("content-type", "application/json")
-                self.send_header("content-length", str(len(body)))
-                self.end_headers()
-                self.wfile.write(body)
-
-            def log_message(self, format: str, *args: Any) -> None:
-                pass
-
-        self.httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.url = f"http://127.0.0.1:{self.httpd.server_address[1]}"
-        self.thread = threading.Thread(target=self.httpd.serve_forever, kwargs={"poll_interval": 0.02}, daemon=True)
-        self.thread.start()
-
-    def close(self) -> None:
-        self.httpd.shutdown()
-        self.httpd.server_close()
-
-
 @pytest.fixture
-def recorder() -> Iterator[_Recorder]:
-    server = _Recorder()
-    yield server
-    server.close()
+def recorder() -> Iterator[RecordingRedirects]:
+    with RecordingRedirects(reply="recorded") as server:
+        yield server
+
+
+def cookies_seen(recorder: RecordingRedirects) -> list[tuple[str, str | None]]:
+    return [(path, headers.get("cookie")) for path, headers in recorder.requests]
 
 
 @pytest.mark.parametrize("how", ["invoke", "ainvoke"])
@@ -84,24 +43,26 @@ async def test_cookies_from_server_kwargs_are_sent(server: TGIServer, how: str) 
     assert sorted(part.strip() for part in cookie.split(";")) == ["a=1", "b=2"]
 
 
-def test_cookies_are_dropped_on_a_redirect_to_another_origin(server: TGIServer, recorder: _Recorder) -> None:
-    recorder.target = server.url + "/generate"  # another port: another origin
-    llm = HuggingFaceEndpoint(endpoint_url=recorder.url + "/hop", server_kwargs={"cookies": {"session": "s3cret"}})
-    llm.invoke("Hi")
-    assert recorder.seen == [("/hop", "session=s3cret")]
+def test_cookies_are_dropped_on_a_redirect_to_another_origin(server: TGIServer, recorder: RecordingRedirects) -> None:
+    recorder.target = server.url  # another port: another origin
+    llm = HuggingFaceTextGenInference(
+        inference_server_url=recorder.url, server_kwargs={"cookies": {"session": "s3cret"}}
+    )
+    server.backend.queue_reply("redirected")
+    assert llm.invoke("Hi") == "redirected"
+    assert cookies_seen(recorder) == [("/generate", "session=s3cret")]
     assert server.requests[-1].headers.get("cookie") is None
 
 
-def test_cookies_survive_a_same_origin_redirect(recorder: _Recorder) -> None:
-    recorder.target = recorder.url + "/final"
-    llm = HuggingFaceEndpoint(endpoint_url=recorder.url + "/hop", server_kwargs={"cookies": {"session": "s3cret"}})
+def test_cookies_survive_a_same_origin_redirect(recorder: RecordingRedirects) -> None:
+    llm = HuggingFaceEndpoint(endpoint_url=recorder.url + "/start", server_kwargs={"cookies": {"session": "s3cret"}})
     assert llm.invoke("Hi") == "recorded"
-    assert recorder.seen == [("/hop", "session=s3cret"), ("/final", "session=s3cret")]
+    assert cookies_seen(recorder) == [("/start", "session=s3cret"), ("/final/start", "session=s3cret")]
 
 
 @pytest.mark.parametrize("kind", ["llm", "chat-text"])
 def test_the_http_proxy_environment_variable_is_honoured(
-    recorder: _Recorder, monkeypatch: pytest.MonkeyPatch, kind: str
+    recorder: RecordingRedirects, monkeypatch: pytest.MonkeyPatch, kind: str
 ) -> None:
     # The recorder plays the forward proxy: a proxied request names the absolute URL in its request line.
     monkeypatch.setenv("HTTP_PROXY", recorder.url)
@@ -114,7 +75,7 @@ def test_the_http_proxy_environment_variable_is_honoured(
     else:
         chat = ChatHuggingFace(llm=llm, model_id=MODEL_ID, mode="text", chat_template="{{ messages[0].content }}")
         assert chat.invoke("Hi").content == "recorded"
-    assert [path for path, _ in recorder.seen] == [target + "/generate"]
+    assert [path for path, _ in recorder.requests] == [target + "/generate"]
 
 
 def test_no_proxy_bypasses_the_proxy(server: TGIServer, monkeypatch: pytest.MonkeyPatch) -> None:
