@@ -11,7 +11,7 @@ import time
 import httpcore
 import httpx
 
-__all__ = ["TransportError", "httpx", "make_async_client"]
+__all__ = ["TransportError", "make_async_client", "timeout"]
 
 TransportError = httpx.TransportError
 

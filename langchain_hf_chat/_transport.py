@@ -25,7 +25,6 @@ import threading
 import time
 from collections.abc import AsyncIterator, Callable, Iterator, Mapping
 from dataclasses import dataclass, field
-from types import ModuleType
 from typing import TYPE_CHECKING, Any, Literal, TypeVar
 from urllib.parse import urlsplit
 
@@ -190,9 +189,10 @@ class Transport:
         return connect, read
 
     def _httpx_timeout(self, timeout: float | None) -> httpx.Timeout:
+        from langchain_hf_chat._async_http import timeout as httpx_timeout  # httpx loads on first async use
+
         connect, read = self._timeouts(timeout)
-        timeout_type: type[httpx.Timeout] = _async_http().httpx.Timeout
-        return timeout_type(read, connect=connect)
+        return httpx_timeout(read, connect)
 
     def request_headers(self, url: str, *, sync: bool = False) -> dict[str, str]:
         """Headers for a request to ``url``: defaults, the token where the policy allows, user headers last.
@@ -233,7 +233,9 @@ class Transport:
         loop_id = id(asyncio.get_running_loop())
         client = self._aclients.get(loop_id)
         if client is None or client.is_closed:
-            client = _async_http().make_async_client(dict(self.cookies) if self.cookies else None)
+            from langchain_hf_chat._async_http import make_async_client  # httpx loads on first async use
+
+            client = make_async_client(dict(self.cookies) if self.cookies else None)
             # One client per event loop: httpx async pools cannot cross loops (pytest, asyncio.run).
             if len(self._aclients) > 8:
                 self._aclients.clear()
@@ -412,7 +414,7 @@ class Transport:
                 headers=self.request_headers(url),
                 timeout=self._httpx_timeout(timeout),
             )
-        except _async_http().TransportError as exc:
+        except _async_transport_error() as exc:
             raise _connection_error(exc, url) from None
         return _json_body(response.status_code, response.content, response.headers, url)
 
@@ -426,7 +428,7 @@ class Transport:
     ) -> AsyncIterator[Any]:
         """Async :meth:`stream_events`. Cancelling the consuming task closes the connection."""
         retries = _Retries(self.retry)
-        transport_error = _async_http().TransportError
+        transport_error = _async_transport_error()
         while True:
             yielded = False
             try:
@@ -572,11 +574,11 @@ def _dumps(body: Mapping[str, Any]) -> bytes:
     return json.dumps(body, ensure_ascii=False, separators=(",", ":")).encode("utf-8")
 
 
-def _async_http() -> ModuleType:
-    """:mod:`langchain_hf_chat._async_http`, imported on first async use (it loads httpx)."""
-    from langchain_hf_chat import _async_http as module
+def _async_transport_error() -> type[Exception]:
+    """The transport error of the async layer (imported on first async use: it loads httpx)."""
+    from langchain_hf_chat._async_http import TransportError
 
-    return module
+    return TransportError
 
 
 #: What httpx sends by default, sent by the sync layer too (urllib3 adds no such headers).
