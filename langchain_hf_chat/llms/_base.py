@@ -151,6 +151,9 @@ class BaseHuggingFaceLLM(BaseLLM):
     _backend_cache: RemoteBackend | None = PrivateAttr(default=None)
 
     _CLASSIC_ALIASES: ClassVar[dict[str, str]] = {}
+    #: Whether one sync ``generate`` call (``batch``) may send its prompts side by side: yes for a server,
+    #: no for a model in this process (one forward pass at a time).
+    _PARALLEL_PROMPTS: ClassVar[bool] = True
 
     # -- construction ---------------------------------------------------------------------------------------
 
@@ -341,7 +344,7 @@ class BaseHuggingFaceLLM(BaseLLM):
     ) -> LLMResult:
         settings = self._call_settings(stop, kwargs)
         stops = settings.get("stop", [])
-        if len(prompts) > 1 and not self.streaming:
+        if len(prompts) > 1 and not self.streaming and self._PARALLEL_PROMPTS:
             # `batch` hands all prompts to one call; TGI takes one input per request, so send them side by side
             # (as `abatch` does), in a thread pool that carries the tracing context.
             parameters, timeout = self._wire_parameters(settings), self._call_timeout(kwargs)

@@ -6,7 +6,7 @@ import asyncio
 import threading
 from collections.abc import AsyncIterator, Iterator, Mapping
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 
 from langchain_core.callbacks import AsyncCallbackManagerForLLMRun, CallbackManagerForLLMRun
 from langchain_core.outputs import Generation, LLMResult
@@ -258,6 +258,9 @@ class HuggingFacePipeline(BaseHuggingFaceLLM):
     num_threads: int | None = None
     """``torch.set_num_threads`` before loading (1 is fastest for small models on 2 cores)."""
     batch_size: int = 4
+
+    # Prompts the pipeline cannot batch (stop sequences, streaming) run one at a time: one in-process model.
+    _PARALLEL_PROMPTS: ClassVar[bool] = False
 
     max_new_tokens: int | None = None
     top_p: float | None = None

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import asyncio
 import importlib.util
+import threading
+from typing import Any
 
 import pytest
 from langchain_core.messages import HumanMessage, SystemMessage
@@ -109,3 +111,31 @@ def test_chat_model_uses_the_models_own_template(pipeline: HuggingFacePipeline) 
     assert result.usage_metadata is not None
     assert result.usage_metadata["output_tokens"] > 0
     assert "".join(str(c.content) for c in chat.stream(messages)) == result.content
+
+
+def test_a_batch_the_pipeline_cannot_batch_runs_one_prompt_at_a_time(
+    pipeline: HuggingFacePipeline, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # With stop sequences the prompts go one by one through the shared path, which sends a server's prompts side
+    # by side; an in-process model must not run several generations at once.
+    backend = pipeline.backend
+    original = backend.generate
+    in_flight = peak = 0
+    lock = threading.Lock()
+
+    def counting(*args: Any, **kwargs: Any) -> Any:
+        nonlocal in_flight, peak
+        with lock:
+            in_flight += 1
+            peak = max(peak, in_flight)
+        try:
+            return original(*args, **kwargs)
+        finally:
+            with lock:
+                in_flight -= 1
+
+    monkeypatch.setattr(backend, "generate", counting)
+    prompts = [PROMPT, PROMPT.replace("three colors", "two animals"), PROMPT.replace("three colors", "a city")]
+    results = pipeline.batch(prompts, stop=["\n\n\n"])
+    assert len(results) == 3 and all(isinstance(r, str) and r for r in results)
+    assert peak == 1
