@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from _standard_capabilities import ChatHuggingFaceCapabilities
 from _standard_responder import respond
 from langchain_tests.conftest import base_vcr_config
 from langchain_tests.integration_tests import ChatModelIntegrationTests
@@ -30,7 +31,7 @@ CASSETTES = Path(__file__).parent / "cassettes"
 ZEPHYR_TEMPLATE = (Path(__file__).parents[1] / "fixtures" / "templates" / "zephyr-7b-beta.jinja").read_text()
 
 
-class TestChatHuggingFaceChatMode(ChatModelIntegrationTests):
+class TestChatHuggingFaceChatMode(ChatHuggingFaceCapabilities, ChatModelIntegrationTests):
     """Chat-completions mode: the server renders the template; tools and ``response_format`` are native."""
 
     server_url: str = ""
@@ -56,26 +57,6 @@ class TestChatHuggingFaceChatMode(ChatModelIntegrationTests):
     @property
     def chat_model_params(self) -> dict[str, Any]:
         return {"llm": HuggingFaceTextGenInference(inference_server_url=self.server_url), "mode": "chat"}
-
-    @property
-    def has_tool_calling(self) -> bool:
-        return True
-
-    @property
-    def has_tool_choice(self) -> bool:
-        return True
-
-    @property
-    def has_structured_output(self) -> bool:
-        return True
-
-    @property
-    def supports_json_mode(self) -> bool:
-        return True
-
-    @property
-    def returns_usage_metadata(self) -> bool:
-        return True
 
     @property
     def enable_vcr_tests(self) -> bool:

@@ -7,6 +7,7 @@ from typing import Any
 from unittest import mock
 
 import pytest
+from _standard_capabilities import ChatHuggingFaceCapabilities
 from langchain_core.load import dumpd, load
 from langchain_core.runnables import RunnableBinding
 from langchain_core.tools import BaseTool
@@ -32,7 +33,7 @@ class Person(BaseModel):
     age: int = Field(description="The age of the person.")
 
 
-class TestChatHuggingFaceStandard(ChatModelUnitTests):
+class TestChatHuggingFaceStandard(ChatHuggingFaceCapabilities, ChatModelUnitTests):
     @property
     def chat_model_class(self) -> type[ChatHuggingFace]:
         return ChatHuggingFace
@@ -46,26 +47,6 @@ class TestChatHuggingFaceStandard(ChatModelUnitTests):
         # ChatHuggingFace reads no environment itself: its LLM reads HF_TOKEN when built (see the test below).
         # test_serdes loads the LLM's secret back from this environment.
         return ENV, {"llm": _router_llm()}, {"model_id": REPO_ID}
-
-    @property
-    def has_tool_calling(self) -> bool:
-        return True
-
-    @property
-    def has_tool_choice(self) -> bool:
-        return True
-
-    @property
-    def has_structured_output(self) -> bool:
-        return True
-
-    @property
-    def supports_json_mode(self) -> bool:
-        return True
-
-    @property
-    def returns_usage_metadata(self) -> bool:
-        return True
 
     @property
     def supports_image_inputs(self) -> bool:
