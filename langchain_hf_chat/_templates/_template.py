@@ -104,9 +104,10 @@ class ChatTemplate:
         self.special_tokens = tokens
         self._globals: dict[str, Any] = _plain(tokens)
         self._system_role: bool | None = None
-        # Rendering is a pure function of the inputs unless the template reads the clock.
+        # Rendering is a pure function of the inputs unless the template reads the clock. Only the Jinja path is
+        # memoised: a compiled render is faster than hashing its inputs for the memo key.
         pure = "strftime_now" not in self._compiled.variables
-        self._memo: dict[Any, str] | None = {} if pure else None
+        self._memo: dict[Any, str] | None = {} if pure and self._compiled.fast is None else None
         self._memo_chars = 0
         self._memo_lock = threading.Lock()
 
@@ -205,8 +206,7 @@ class ChatTemplate:
                 "continues the last message, the second starts a new assistant message"
             )
         key = None
-        # The compiled path renders faster than the memo can hash the inputs: only Jinja renders are memoised.
-        if self._memo is not None and self._compiled.fast is None:
+        if self._memo is not None:
             try:
                 key = _freeze((messages, tools, documents, add_generation_prompt, continue_final_message)) + _freeze(
                     template_kwargs

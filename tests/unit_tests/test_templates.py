@@ -231,13 +231,18 @@ def test_repeated_renders_return_the_same_prompt_without_touching_inputs() -> No
     assert json.dumps(messages) == snapshot
 
 
-def test_the_render_memo_is_bounded_and_skips_clock_reading_templates() -> None:
-    template = ChatTemplate.from_string(ZEPHYR, eos_token="</s>")
+def test_the_render_memo_is_bounded_and_skips_clock_reading_and_compiled_templates() -> None:
+    # A macro keeps the template on the Jinja path, the only one with a memo.
+    template = ChatTemplate.from_string("{% macro m(x) %}[{{ x }}]{% endmacro %}{{ m(messages[0].content) }}")
+    assert template._compiled.fast is None
     for i in range(300):
-        template.render([{"role": "user", "content": f"message {i}"}])
+        assert template.render([{"role": "user", "content": f"message {i}"}]) == f"[message {i}]"
     assert template._memo is not None
-    assert len(template._memo) <= 256
-    assert ChatTemplate.from_string("{{ strftime_now('%Y') }}")._memo is None
+    assert len(template._memo) == 256  # filled, and no further
+    assert template.render([{"role": "user", "content": "message 299"}]) == "[message 299]"  # a hit
+    assert ChatTemplate.from_string("{% macro m() %}{% endmacro %}{{ strftime_now('%Y') }}")._memo is None
+    compiled = ChatTemplate.from_string(ZEPHYR, eos_token="</s>")
+    assert compiled._compiled.fast is not None and compiled._memo is None
 
 
 def test_values_that_render_differently_are_not_confused_by_the_memo() -> None:
